@@ -1,0 +1,84 @@
+# Coinage build. `make` -> build/coinage (optimised); `make debug` -> build/debug/coinage with
+# ASan/UBSan; `make test` -> sanitizer build + every test; `make run` -> setup + serve.
+CC      ?= cc
+PKGS    := libwebsockets jansson libsodium libjwt sqlite3 zlib
+WARN    := -Wall -Wextra -Werror -Wshadow -Wvla -Wformat=2
+COMMON  := -std=gnu11 $(WARN) -Isrc -MMD -MP -D_GNU_SOURCE
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+
+MODE ?= release
+ifeq ($(MODE),debug)
+  OUT    := build/debug
+  OPT    := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+  LDOPT  := -fsanitize=address,undefined
+else
+  OUT    := build
+  OPT    := -O2 -g
+  LDOPT  :=
+endif
+
+SRC      := $(filter-out src/main.c,$(wildcard src/*/*.c))
+OBJ      := $(patsubst src/%.c,$(OUT)/obj/%.o,$(SRC)) $(OUT)/obj/gen/migrations.o
+MIGR     := $(sort $(wildcard src/store/migrations/*.sql))
+UNIT_SRC := $(wildcard tests/unit/*/test_*.c)
+UNIT_BIN := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRC))
+
+.PHONY: all debug release test test-unit test-api run setup fmt fmt-check clean bench
+all: $(OUT)/coinage
+
+$(OUT)/obj/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(COMMON) $(OPT) $(PKG_CFLAGS) -c $< -o $@
+
+$(OUT)/gen/migrations.c: $(MIGR) scripts/embed-sql.sh
+	@mkdir -p $(dir $@)
+	sh scripts/embed-sql.sh $(MIGR) > $@
+
+$(OUT)/obj/gen/migrations.o: $(OUT)/gen/migrations.c
+	@mkdir -p $(dir $@)
+	$(CC) $(COMMON) $(OPT) -c $< -o $@
+
+$(OUT)/libcoinage.a: $(OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(OUT)/coinage: $(OUT)/obj/main.o $(OUT)/libcoinage.a
+	$(CC) $(OPT) $(LDOPT) -o $@ $^ $(PKG_LIBS)
+
+$(OUT)/tests/%: tests/unit/%.c $(OUT)/libcoinage.a
+	@mkdir -p $(dir $@)
+	$(CC) $(COMMON) $(OPT) $(PKG_CFLAGS) -Itests/unit -o $@ $< $(OUT)/libcoinage.a $(PKG_LIBS) -lcriterion
+
+debug:
+	$(MAKE) MODE=debug build/debug/coinage
+
+# Every test, with sanitizers: unit tests (Criterion), then the API tests against a real server.
+test:
+	$(MAKE) MODE=debug build/debug/coinage test-unit
+	$(MAKE) MODE=debug test-api
+
+test-unit: $(UNIT_BIN)
+	@set -e; fail=0; for t in $(UNIT_BIN); do echo "== $$t"; $$t --jobs 2 || fail=1; done; exit $$fail
+
+test-api: $(OUT)/coinage
+	sh scripts/npm-deps.sh
+	COINAGE_BIN=$(CURDIR)/$(OUT)/coinage node --test --test-concurrency=1 tests/api/
+
+setup:
+	sh scripts/setup-debian.sh
+
+run: setup
+	$(MAKE) build/coinage
+	./build/coinage serve
+
+fmt:
+	clang-format -i $(wildcard src/*/*.c src/*/*.h src/*.c tests/unit/*/*.c tests/unit/*.h)
+
+fmt-check:
+	clang-format --dry-run -Werror $(wildcard src/*/*.c src/*/*.h src/*.c tests/unit/*/*.c tests/unit/*.h)
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

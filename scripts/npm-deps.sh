@@ -1,0 +1,42 @@
+#!/bin/sh
+# Install the API test dependencies (tests/api/package.json + package-lock.json) into
+# tests/api/node_modules with `npm ci`, but only when node_modules is missing or the
+# lockfile (or package.json) is newer than the last install. Otherwise prints one line and does nothing.
+# Usage: sh scripts/npm-deps.sh      (run by `make test-api`)
+set -eu
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+dir="$root/tests/api"
+lock="$dir/package-lock.json"
+# npm ci writes node_modules/.package-lock.json (npm >= 7): its mtime marks the last install.
+stamp="$dir/node_modules/.package-lock.json"
+
+if [ ! -f "$dir/package.json" ] || [ ! -f "$lock" ]; then
+    echo "npm-deps: $dir/package.json or package-lock.json missing" >&2
+    exit 1
+fi
+
+reason=""
+if [ ! -d "$dir/node_modules" ]; then
+    reason="node_modules missing"
+elif [ ! -f "$stamp" ]; then
+    reason="node_modules incomplete"
+elif [ -n "$(find "$lock" "$dir/package.json" -newer "$stamp")" ]; then
+    reason="package-lock.json or package.json newer than node_modules"
+fi
+
+if [ -z "$reason" ]; then
+    echo "npm-deps: tests/api/node_modules up to date"
+    exit 0
+fi
+
+if ! command -v npm >/dev/null 2>&1; then
+    echo "npm-deps: npm not found; run: sh scripts/setup-debian.sh" >&2
+    exit 1
+fi
+
+echo "npm-deps: $reason; npm ci in tests/api"
+cd "$dir"
+npm ci --no-audit --no-fund --ignore-scripts
+# Mark the install time even if npm kept the old hidden lockfile's mtime.
+touch "$stamp"

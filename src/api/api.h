@@ -1,0 +1,184 @@
+/*
+ * HTTP + WebSocket API: shared types between the libwebsockets glue (server.c), the resource
+ * handlers (one file per resource) and the event fan-out (events.c).
+ *
+ * Threads: handlers run on the network (lws service) thread, the only thread that may touch
+ * lws objects. Anything slow or writing goes elsewhere and comes back as a completion:
+ * engine commands (answered after the store commits their batch) and auth work (the auth worker
+ * thread). api_complete() is the one way back and may be called from any thread.
+ */
+#ifndef CG_API_API_H
+#define CG_API_API_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "auth/auth.h"
+#include "core/config.h"
+#include "engine/engine.h"
+#include "market/feed.h"
+#include "market/mdata.h"
+#include "store/db.h"
+#include "store/store.h"
+
+#define API_MAX_BODY (64 * 1024)
+#define API_MAX_QUERY 16
+
+enum http_method { HM_GET = 0, HM_POST, HM_DELETE, HM_PUT, HM_PATCH, HM_OPTIONS, HM_OTHER };
+
+struct completion {
+    uint64_t req_id;
+    int status;
+    char *body; /* malloc'ed JSON */
+    bool replayed;
+    struct completion *next;
+};
+
+struct auth_job;
+struct inflight;
+
+struct app {
+    const struct config *cfg;
+    struct engine *eng;
+    struct store *store;
+    struct mdata *md;
+    struct feed *feed;
+    struct db *rdb; /* network thread's connection */
+    char db_path[1024];
+    uint8_t jwt_key[AUTH_JWT_KEY_BYTES];
+    void *lws_ctx;
+    int64_t started_at;
+    int auth_rate_per_min;
+    uint64_t next_req_id; /* network thread */
+    struct inflight *inflight;
+    /* completions, any thread -> network thread */
+    pthread_mutex_t cmu;
+    struct completion *chead, *ctail;
+    /* auth worker */
+    pthread_t worker;
+    pthread_mutex_t wmu;
+    pthread_cond_t wcv;
+    struct auth_job *jhead, *jtail;
+    bool wrunning;
+    struct db *wdb;
+};
+
+struct req {
+    struct app *app;
+    int method;
+    const char *path;
+    const char *body;
+    size_t body_len;
+    char ip[64];
+    uint64_t req_id;
+    char authz[1024];
+    char idem_key[IDEM_KEY_MAX];
+    bool idem_too_long;
+    size_t n_query;
+    char qk[API_MAX_QUERY][32];
+    char qv[API_MAX_QUERY][256];
+    const char *param; /* the {id} or {market} path segment, if any */
+    char param_buf[128];
+    struct auth_claims claims;
+};
+
+struct resp {
+    int status;
+    char *body; /* malloc'ed */
+    bool pending;  /* answered later through api_complete */
+    bool replayed; /* Idempotent-Replayed: true */
+};
+
+/* ---- server.c ---- */
+/* Any thread: queue a response for req_id (takes ownership of body) and wake the network
+ * thread. */
+void api_complete(struct app *app, uint64_t req_id, int status, char *body, bool replayed);
+/* Start serving on host:port; blocks on the network thread until api_stop(). */
+int api_serve(struct app *app, const char *host, int port);
+/* Any thread: ask the service loop to return. */
+void api_stop(struct app *app);
+
+/* ---- util.c ---- */
+void resp_json(struct resp *r, int status, json_t *doc); /* steals doc */
+void resp_error(struct resp *r, enum cg_err e, const char *message);
+char *json_error_body(enum cg_err e, const char *message);
+const char *req_query(const struct req *r, const char *key);
+/* Parse the body as a JSON object whose keys are all in `allowed` (NULL-terminated). */
+json_t *req_json_object(struct req *r, struct resp *out, const char *const *allowed);
+/* Require a valid access token (and role >= min_role). false (and *out set) if refused. */
+bool req_auth(struct req *r, struct resp *out, int min_role);
+/* Parse a decimal string field at scale: positive, exact. false with *out set. */
+bool req_amount(json_t *v, const char *field, int scale, bool allow_zero, int64_t *amount,
+                struct resp *out);
+/* limit query parameter: default, 1..max. false with *out set. */
+bool req_limit(const struct req *r, int dflt, int max, int *limit, struct resp *out);
+/* An integer query parameter (cursor, start, end); false with *out set if malformed. */
+bool req_int_param(const struct req *r, const char *key, int64_t *v, bool *present,
+                   struct resp *out);
+json_t *json_amount(int64_t v, int scale);
+json_t *json_time(int64_t ms);
+/* Submit an engine command for this request; sets out->pending or an error. Takes cmd. */
+void api_submit(struct req *r, struct resp *out, struct cmd *c);
+/* Idempotency: returns true if the request was answered (replay, 409, or joined an in-flight
+ * twin); otherwise records it as in flight and fills c->idem_*. */
+bool api_idempotency_begin(struct req *r, struct resp *out, struct cmd *c);
+/* network thread: a completion arrived for req_id; fan it out to idempotency twins. */
+void api_idempotency_complete(struct app *app, const struct completion *c);
+
+/* ---- render.c ---- */
+json_t *render_order(const struct config *cfg, const struct order *o);
+json_t *render_fill_for(const struct config *cfg, const struct fill *f, uint64_t user_id);
+json_t *render_market(const struct app *app, uint32_t m);
+json_t *render_ticker(const struct app *app, uint32_t m, const struct md_ticker *t);
+json_t *render_balance(const struct config *cfg, uint32_t asset, int64_t total, int64_t held);
+json_t *render_candle(const struct config *cfg, uint32_t m, const struct md_candle *c);
+/* {market, seq, bids:[[p,q]..], asks, ts} from the read model (network thread). */
+json_t *render_book_snapshot(struct app *app, uint32_t m, size_t depth);
+
+/* ---- handlers ---- */
+void h_health(struct req *r, struct resp *out);
+void h_auth_register(struct req *r, struct resp *out);
+void h_auth_login(struct req *r, struct resp *out);
+void h_auth_refresh(struct req *r, struct resp *out);
+void h_auth_logout(struct req *r, struct resp *out);
+void h_me(struct req *r, struct resp *out);
+void h_deposit(struct req *r, struct resp *out);
+void h_withdraw(struct req *r, struct resp *out);
+void h_balances(struct req *r, struct resp *out);
+void h_ledger(struct req *r, struct resp *out);
+void h_order_create(struct req *r, struct resp *out);
+void h_orders_list(struct req *r, struct resp *out);
+void h_order_get(struct req *r, struct resp *out);
+void h_order_cancel(struct req *r, struct resp *out);
+void h_fills(struct req *r, struct resp *out);
+void h_markets(struct req *r, struct resp *out);
+void h_market(struct req *r, struct resp *out);
+void h_ticker(struct req *r, struct resp *out);
+void h_book(struct req *r, struct resp *out);
+void h_trades(struct req *r, struct resp *out);
+void h_candles(struct req *r, struct resp *out);
+void h_admin_invariants(struct req *r, struct resp *out);
+
+/* ---- auth worker (api_auth.c) ---- */
+enum cg_err api_worker_start(struct app *app) __attribute__((warn_unused_result));
+void api_worker_stop(struct app *app);
+
+/* ---- events.c: store hooks ---- */
+void api_render_batch(struct batch *b, void *ctx);
+void api_batch_committed(struct batch *b, bool ok, void *ctx);
+
+/* ---- ws.c ---- */
+struct ws_client;
+struct ws_client *ws_client_new(struct app *app, void *wsi);
+void ws_client_free(struct ws_client *c);
+/* A text message from the client. */
+void ws_client_receive(struct ws_client *c, const char *data, size_t len);
+/* Writable: send at most one queued message. Returns -1 to close. */
+int ws_client_writable(struct ws_client *c);
+/* Network thread: distribute drained market-data messages to subscribed clients. */
+void ws_dispatch(struct app *app, struct md_msg *list);
+
+#endif

@@ -1,0 +1,313 @@
+/*
+ * /api/v1/auth/... and /me. Password hashing (argon2id, ~0.1 s) and token writes run on the auth
+ * worker thread with its own db connection, so the network thread never blocks on them.
+ */
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "core/clock.h"
+#include "core/log.h"
+
+enum job_kind { JOB_REGISTER, JOB_LOGIN, JOB_REFRESH, JOB_LOGOUT };
+
+struct auth_job {
+    int kind;
+    uint64_t req_id;
+    uint64_t user_id;
+    char email[256];
+    char password[160];
+    char token[80];
+    struct auth_job *next;
+};
+
+/* ---- per-IP rate limit on the credential endpoints (network thread) ---- */
+
+#define RL_SLOTS 256
+
+struct rl_slot {
+    char ip[64];
+    int64_t window;
+    int count;
+};
+
+static struct rl_slot rl_tab[RL_SLOTS];
+
+static bool rate_ok(struct app *app, const char *ip)
+{
+    int64_t window = clock_now_ms() / 60000;
+    uint32_t h = 2166136261u;
+    struct rl_slot *s;
+    for (const char *p = ip; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    s = &rl_tab[h % RL_SLOTS];
+    if (strcmp(s->ip, ip) || s->window != window) {
+        snprintf(s->ip, sizeof(s->ip), "%s", ip);
+        s->window = window;
+        s->count = 0;
+    }
+    return ++s->count <= app->auth_rate_per_min;
+}
+
+/* ---- worker ---- */
+
+static char *token_pair(struct app *app, uint64_t user_id, int role, const char *refresh,
+                        int *status)
+{
+    char *access = NULL;
+    char *body;
+    json_t *doc;
+    if (auth_jwt_issue(app->jwt_key, user_id, role, clock_now_ms() / 1000, &access) != CG_OK) {
+        *status = 500;
+        return json_error_body(CG_EINTERNAL, NULL);
+    }
+    doc = json_pack("{s:s,s:s,s:s,s:i,s:i}", "access_token", access, "refresh_token", refresh,
+                    "token_type", "Bearer", "expires_in", AUTH_ACCESS_TTL_S, "user_id",
+                    (json_int_t)user_id);
+    body = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    free(access);
+    *status = 200;
+    return body;
+}
+
+static void run_job(struct app *app, struct auth_job *j)
+{
+    int64_t now = clock_now_ms();
+    char refresh[AUTH_TOKEN_HEX];
+    char *body = NULL;
+    int status = 200;
+    uint64_t uid = 0;
+    int role = ROLE_TRADER;
+    enum cg_err e = CG_OK;
+
+    switch (j->kind) {
+    case JOB_REGISTER:
+        e = auth_user_create(app->wdb, j->email, j->password, ROLE_TRADER, now, &uid);
+        if (e == CG_OK) {
+            json_t *doc = json_pack("{s:i,s:s,s:s,s:o}", "id", (json_int_t)uid, "email",
+                                    j->email, "role", "trader", "created_at", json_time(now));
+            body = json_dumps(doc, JSON_COMPACT);
+            json_decref(doc);
+            status = 201;
+            log_info("auth: registered user %llu", (unsigned long long)uid);
+        }
+        break;
+    case JOB_LOGIN:
+        e = auth_user_login(app->wdb, j->email, j->password, &uid, &role);
+        if (e == CG_OK)
+            e = auth_refresh_issue(app->wdb, uid, now, refresh);
+        if (e == CG_OK)
+            body = token_pair(app, uid, role, refresh, &status);
+        break;
+    case JOB_REFRESH: {
+        char email[256];
+        int64_t created;
+        e = auth_refresh_rotate(app->wdb, j->token, now, &uid, refresh);
+        if (e == CG_OK)
+            e = auth_user_get(app->wdb, uid, email, &role, &created);
+        if (e == CG_ENOTFOUND)
+            e = CG_EAUTH;
+        if (e == CG_OK)
+            body = token_pair(app, uid, role, refresh, &status);
+        break;
+    }
+    case JOB_LOGOUT:
+        e = auth_refresh_revoke(app->wdb, j->token, j->user_id, now);
+        if (e == CG_OK) {
+            body = strdup("{\"revoked\":true}");
+            status = 200;
+        }
+        break;
+    }
+    sodium_memzero(j->password, sizeof(j->password));
+    sodium_memzero(j->token, sizeof(j->token));
+    if (e != CG_OK) {
+        status = cg_err_http_status(e);
+        body = json_error_body(e, NULL);
+    }
+    api_complete(app, j->req_id, status, body, false);
+}
+
+static void *worker_main(void *arg)
+{
+    struct app *app = arg;
+    pthread_mutex_lock(&app->wmu);
+    for (;;) {
+        struct auth_job *j;
+        while (!app->jhead && app->wrunning)
+            pthread_cond_wait(&app->wcv, &app->wmu);
+        if (!app->jhead)
+            break;
+        j = app->jhead;
+        app->jhead = j->next;
+        if (!app->jhead)
+            app->jtail = NULL;
+        pthread_mutex_unlock(&app->wmu);
+        run_job(app, j);
+        free(j);
+        pthread_mutex_lock(&app->wmu);
+    }
+    pthread_mutex_unlock(&app->wmu);
+    return NULL;
+}
+
+enum cg_err api_worker_start(struct app *app)
+{
+    pthread_mutex_init(&app->wmu, NULL);
+    pthread_cond_init(&app->wcv, NULL);
+    app->wrunning = true;
+    if (pthread_create(&app->worker, NULL, worker_main, app) != 0)
+        return CG_EINTERNAL;
+    return CG_OK;
+}
+
+void api_worker_stop(struct app *app)
+{
+    pthread_mutex_lock(&app->wmu);
+    app->wrunning = false;
+    pthread_cond_signal(&app->wcv);
+    pthread_mutex_unlock(&app->wmu);
+    pthread_join(app->worker, NULL);
+}
+
+static void submit_job(struct req *r, struct resp *out, struct auth_job *j)
+{
+    j->req_id = r->req_id;
+    pthread_mutex_lock(&r->app->wmu);
+    if (r->app->jtail)
+        r->app->jtail->next = j;
+    else
+        r->app->jhead = j;
+    r->app->jtail = j;
+    pthread_cond_signal(&r->app->wcv);
+    pthread_mutex_unlock(&r->app->wmu);
+    out->pending = true;
+}
+
+static bool copy_str(json_t *doc, const char *key, char *dst, size_t cap, struct resp *out)
+{
+    json_t *v = json_object_get(doc, key);
+    char msg[96];
+    if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) >= cap) {
+        snprintf(msg, sizeof(msg), "'%s' is required (a non-empty string)", key);
+        resp_error(out, v && !json_is_string(v) ? CG_ETYPE : CG_EINVAL, msg);
+        return false;
+    }
+    memcpy(dst, json_string_value(v), json_string_length(v) + 1);
+    return true;
+}
+
+static void credential_job(struct req *r, struct resp *out, int kind)
+{
+    static const char *const allowed[] = {"email", "password", "totp", NULL};
+    struct auth_job *j;
+    json_t *doc;
+
+    if (!rate_ok(r->app, r->ip)) {
+        resp_error(out, CG_ERATE, "too many sign-up/log-in attempts; wait a minute");
+        return;
+    }
+    doc = req_json_object(r, out, allowed);
+    if (!doc)
+        return;
+    j = calloc(1, sizeof(*j));
+    if (!j)
+        abort();
+    j->kind = kind;
+    if (!copy_str(doc, "email", j->email, sizeof(j->email), out) ||
+        !copy_str(doc, "password", j->password, sizeof(j->password), out)) {
+        free(j);
+        json_decref(doc);
+        return;
+    }
+    json_decref(doc);
+    if (kind == JOB_REGISTER) {
+        if (!auth_email_valid(j->email)) {
+            resp_error(out, CG_EINVAL, "email is not a valid address");
+            free(j);
+            return;
+        }
+        if (auth_password_policy(j->password, j->email) != CG_OK) {
+            resp_error(out, CG_EWEAKPASS, NULL);
+            free(j);
+            return;
+        }
+    }
+    submit_job(r, out, j);
+}
+
+void h_auth_register(struct req *r, struct resp *out)
+{
+    credential_job(r, out, JOB_REGISTER);
+}
+
+void h_auth_login(struct req *r, struct resp *out)
+{
+    credential_job(r, out, JOB_LOGIN);
+}
+
+static void token_job(struct req *r, struct resp *out, int kind)
+{
+    static const char *const allowed[] = {"refresh_token", NULL};
+    struct auth_job *j;
+    json_t *doc = req_json_object(r, out, allowed);
+    if (!doc)
+        return;
+    j = calloc(1, sizeof(*j));
+    if (!j)
+        abort();
+    j->kind = kind;
+    j->user_id = r->claims.user_id;
+    if (!copy_str(doc, "refresh_token", j->token, sizeof(j->token), out)) {
+        free(j);
+        json_decref(doc);
+        return;
+    }
+    json_decref(doc);
+    submit_job(r, out, j);
+}
+
+void h_auth_refresh(struct req *r, struct resp *out)
+{
+    if (!rate_ok(r->app, r->ip)) {
+        resp_error(out, CG_ERATE, NULL);
+        return;
+    }
+    token_job(r, out, JOB_REFRESH);
+}
+
+void h_auth_logout(struct req *r, struct resp *out)
+{
+    if (!req_auth(r, out, ROLE_VIEWER))
+        return;
+    token_job(r, out, JOB_LOGOUT);
+}
+
+void h_me(struct req *r, struct resp *out)
+{
+    char email[256];
+    int role;
+    int64_t created;
+    enum cg_err e;
+    if (!req_auth(r, out, ROLE_VIEWER))
+        return;
+    e = auth_user_get(r->app->rdb, r->claims.user_id, email, &role, &created);
+    if (e != CG_OK) {
+        resp_error(out, e == CG_ENOTFOUND ? CG_EAUTH : e, NULL);
+        return;
+    }
+    resp_json(out, 200,
+              json_pack("{s:i,s:s,s:s,s:o}", "id", (json_int_t)r->claims.user_id, "email", email,
+                        "role", auth_role_name(role), "created_at", json_time(created)));
+}
+
+void h_health(struct req *r, struct resp *out)
+{
+    resp_json(out, store_failed(r->app->store) ? 503 : 200,
+              json_pack("{s:s,s:b,s:i}", "status",
+                        store_failed(r->app->store) ? "degraded" : "ok", "store_ok",
+                        !store_failed(r->app->store), "uptime_s",
+                        (json_int_t)((clock_now_ms() - r->app->started_at) / 1000)));
+}

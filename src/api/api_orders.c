@@ -1,0 +1,482 @@
+/* Orders and fills: POST/GET /api/v1/orders, GET/DELETE /api/v1/orders/{id}, GET /fills. */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+
+#define ORDER_COLS                                                                                 \
+    "id, user_id, market, side, type, time_in_force, status, reason, price, quantity, filled, "   \
+    "quote_filled, fee_total, hold, seq, client_order_id, created_at, updated_at"
+
+static int reason_parse(const char *s)
+{
+    for (int i = 1; i <= REASON_HOUSE_REQUOTE; i++)
+        if (s && !strcmp(s, order_reason_name(i)))
+            return i;
+    return REASON_NONE;
+}
+
+/* Row (ORDER_COLS) -> struct order. false if the market is no longer configured. */
+static bool order_from_row(const struct config *cfg, struct db_stmt *st, struct order *o)
+{
+    int m = config_market_index(cfg, db_col_text(st, 2));
+    const char *coid = db_col_text(st, 15);
+    memset(o, 0, sizeof(*o));
+    if (m < 0)
+        return false;
+    o->id = (uint64_t)db_col_int64(st, 0);
+    o->user_id = (uint64_t)db_col_int64(st, 1);
+    o->market = (uint32_t)m;
+    o->side = (uint8_t)store_side_parse(db_col_text(st, 3));
+    o->type = (uint8_t)store_type_parse(db_col_text(st, 4));
+    o->tif = (uint8_t)store_tif_parse(db_col_text(st, 5));
+    o->status = (uint8_t)store_status_parse(db_col_text(st, 6));
+    o->reason = (uint8_t)reason_parse(db_col_text(st, 7));
+    o->price = db_col_int64(st, 8);
+    o->quantity = db_col_int64(st, 9);
+    o->filled = db_col_int64(st, 10);
+    o->remaining = o->quantity - o->filled;
+    o->quote_filled = db_col_int64(st, 11);
+    o->fee_total = db_col_int64(st, 12);
+    o->hold = db_col_int64(st, 13);
+    o->seq = (uint64_t)db_col_int64(st, 14);
+    if (coid)
+        snprintf(o->client_order_id, sizeof(o->client_order_id), "%s", coid);
+    o->created_at = db_col_int64(st, 16);
+    o->updated_at = db_col_int64(st, 17);
+    return true;
+}
+
+static bool fill_from_row(const struct config *cfg, struct db_stmt *st, struct fill *f)
+{
+    int m = config_market_index(cfg, db_col_text(st, 1));
+    if (m < 0)
+        return false;
+    f->id = (uint64_t)db_col_int64(st, 0);
+    f->market = (uint32_t)m;
+    f->price = db_col_int64(st, 2);
+    f->quantity = db_col_int64(st, 3);
+    f->quote_quantity = db_col_int64(st, 4);
+    f->taker_side = (uint8_t)store_side_parse(db_col_text(st, 5));
+    f->taker_order_id = (uint64_t)db_col_int64(st, 6);
+    f->maker_order_id = (uint64_t)db_col_int64(st, 7);
+    f->taker_user_id = (uint64_t)db_col_int64(st, 8);
+    f->maker_user_id = (uint64_t)db_col_int64(st, 9);
+    f->taker_fee = db_col_int64(st, 10);
+    f->maker_fee = db_col_int64(st, 11);
+    f->ts = db_col_int64(st, 12);
+    return true;
+}
+
+#define FILL_COLS                                                                                  \
+    "id, market, price, quantity, quote_quantity, taker_side, taker_order_id, maker_order_id, "   \
+    "taker_user_id, maker_user_id, taker_fee, maker_fee, ts"
+
+static bool client_order_id_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 36)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_' && s[i] != '.')
+            return false;
+    return true;
+}
+
+static void bad(struct resp *out, enum cg_err e, const char *msg)
+{
+    resp_error(out, e, msg);
+    if (out->status == 404)
+        out->status = 400; /* a bad field in a body is a 400, not a missing resource */
+}
+
+void h_order_create(struct req *r, struct resp *out)
+{
+    static const char *const allowed[] = {"market", "side", "type", "quantity", "price",
+                                          "time_in_force", "client_order_id", NULL};
+    const struct config *cfg = r->app->cfg;
+    const struct market_cfg *m;
+    const char *s;
+    json_t *doc;
+    json_t *v;
+    int mi;
+    int side;
+    int type;
+    int tif = TIF_GTC;
+    int64_t qty;
+    int64_t price = 0;
+    int bs;
+    int qs;
+    struct cmd *c;
+    char msg[160];
+
+    if (!req_auth(r, out, ROLE_TRADER))
+        return;
+    if (r->idem_too_long) {
+        resp_error(out, CG_EINVAL, "Idempotency-Key must be at most 64 characters");
+        return;
+    }
+    doc = req_json_object(r, out, allowed);
+    if (!doc)
+        return;
+    s = json_string_value(json_object_get(doc, "market"));
+    mi = s ? config_market_index(cfg, s) : -1;
+    if (mi < 0) {
+        bad(out, s ? CG_EMARKET : CG_EINVAL, s ? "no such market" : "'market' is required");
+        goto out;
+    }
+    m = &cfg->markets[mi];
+    bs = cfg->assets[m->base].scale;
+    qs = cfg->assets[m->quote].scale;
+    side = store_side_parse(json_string_value(json_object_get(doc, "side")));
+    if (side < 0) {
+        bad(out, CG_EINVAL, "'side' must be \"buy\" or \"sell\"");
+        goto out;
+    }
+    type = store_type_parse(json_string_value(json_object_get(doc, "type")));
+    if (type < 0) {
+        bad(out, CG_EINVAL, "'type' must be \"limit\" or \"market\"");
+        goto out;
+    }
+    v = json_object_get(doc, "time_in_force");
+    if (v) {
+        tif = store_tif_parse(json_string_value(v));
+        if (tif < 0 || (type == ORDER_MARKET && tif != TIF_IOC)) {
+            bad(out, CG_EINVAL,
+                type == ORDER_MARKET ? "market orders are ioc"
+                                     : "'time_in_force' must be \"gtc\", \"ioc\" or \"fok\"");
+            goto out;
+        }
+    }
+    if (!req_amount(json_object_get(doc, "quantity"), "quantity", bs, false, &qty, out))
+        goto out;
+    if (qty % m->lot_size != 0) {
+        char lot[AMOUNT_STR_MAX];
+        snprintf(msg, sizeof(msg), "quantity must be a multiple of the lot size %s",
+                 amount_format(m->lot_size, bs, true, lot));
+        bad(out, CG_ELOT, msg);
+        goto out;
+    }
+    if (qty < m->min_quantity || qty > m->max_quantity) {
+        bad(out, CG_EMINQTY, NULL);
+        goto out;
+    }
+    v = json_object_get(doc, "price");
+    if (type == ORDER_LIMIT) {
+        int64_t notional = 0;
+        bool exact;
+        if (!req_amount(v, "price", qs, false, &price, out))
+            goto out;
+        if (price % m->tick_size != 0) {
+            char tick[AMOUNT_STR_MAX];
+            snprintf(msg, sizeof(msg), "price must be a multiple of the tick size %s",
+                     amount_format(m->tick_size, qs, true, tick));
+            bad(out, CG_ETICK, msg);
+            goto out;
+        }
+        if (amount_notional(price, qty, bs, &notional, &exact) != CG_OK ||
+            notional > INT64_MAX / 2) {
+            bad(out, CG_EOVERFLOW, NULL);
+            goto out;
+        }
+        if (notional < m->min_notional) {
+            char mn[AMOUNT_STR_MAX];
+            snprintf(msg, sizeof(msg), "price x quantity must be at least %s %s",
+                     amount_format(m->min_notional, qs, true, mn), cfg->assets[m->quote].symbol);
+            bad(out, CG_EMINNOTIONAL, msg);
+            goto out;
+        }
+    } else if (v) {
+        bad(out, CG_EINVAL, "market orders take no price");
+        goto out;
+    } else {
+        /* min notional of a market order, estimated at the current best opposite price */
+        struct md_ticker t;
+        int64_t notional = 0;
+        mdata_ticker(r->app->md, (uint32_t)mi, 0, &t);
+        if ((side == SIDE_BUY ? t.has_ask : t.has_bid) &&
+            amount_notional(side == SIDE_BUY ? t.ask : t.bid, qty, bs, &notional, NULL) == CG_OK &&
+            notional < m->min_notional) {
+            bad(out, CG_EMINNOTIONAL, "price x quantity is below the market's minimum notional");
+            goto out;
+        }
+    }
+    v = json_object_get(doc, "client_order_id");
+    if (v && (!json_is_string(v) || !client_order_id_ok(json_string_value(v)))) {
+        bad(out, CG_EINVAL, "'client_order_id' is 1..36 characters of [A-Za-z0-9._-]");
+        goto out;
+    }
+    c = calloc(1, sizeof(*c));
+    if (!c)
+        abort();
+    c->type = CMD_PLACE;
+    c->user_id = r->claims.user_id;
+    c->u.place.market = (uint32_t)mi;
+    c->u.place.side = (uint8_t)side;
+    c->u.place.type = (uint8_t)type;
+    c->u.place.tif = (uint8_t)tif;
+    c->u.place.price = price;
+    c->u.place.quantity = qty;
+    if (v)
+        snprintf(c->u.place.client_order_id, sizeof(c->u.place.client_order_id), "%s",
+                 json_string_value(v));
+    if (api_idempotency_begin(r, out, c)) {
+        free(c);
+        goto out;
+    }
+    api_submit(r, out, c);
+out:
+    json_decref(doc);
+}
+
+static bool parse_id(const char *s, uint64_t *id)
+{
+    char *end;
+    unsigned long long v;
+    if (!s || !*s || !isdigit((unsigned char)*s))
+        return false;
+    v = strtoull(s, &end, 10);
+    if (*end || v == 0 || v > INT64_MAX)
+        return false;
+    *id = v;
+    return true;
+}
+
+/* The caller's order by id; 404 for missing and for other users' orders alike. */
+static bool load_own_order(struct req *r, struct resp *out, struct order *o)
+{
+    static const char *sql = "SELECT " ORDER_COLS " FROM orders WHERE id = ? AND user_id = ?";
+    uint64_t id;
+    struct db_stmt *st;
+    bool found = false;
+    if (!parse_id(r->param, &id)) {
+        resp_error(out, CG_ENOTFOUND, "no such order");
+        return false;
+    }
+    st = db_prepare(r->app->rdb, sql);
+    if (!st) {
+        resp_error(out, CG_ESTORE, NULL);
+        return false;
+    }
+    db_bind_int64(st, 1, (int64_t)id);
+    db_bind_int64(st, 2, (int64_t)r->claims.user_id);
+    if (db_step(st) == DB_ROW)
+        found = order_from_row(r->app->cfg, st, o);
+    db_reset(st);
+    if (!found)
+        resp_error(out, CG_ENOTFOUND, "no such order");
+    return found;
+}
+
+static json_t *order_fills(struct req *r, uint64_t order_id)
+{
+    static const char *sql = "SELECT " FILL_COLS " FROM fills WHERE taker_order_id = ? OR "
+                             "maker_order_id = ? ORDER BY id LIMIT 1000";
+    json_t *arr = json_array();
+    struct db_stmt *st = db_prepare(r->app->rdb, sql);
+    if (!st)
+        return arr;
+    db_bind_int64(st, 1, (int64_t)order_id);
+    db_bind_int64(st, 2, (int64_t)order_id);
+    while (db_step(st) == DB_ROW) {
+        struct fill f;
+        if (fill_from_row(r->app->cfg, st, &f))
+            json_array_append_new(arr, render_fill_for(r->app->cfg, &f, r->claims.user_id));
+    }
+    db_reset(st);
+    return arr;
+}
+
+void h_order_get(struct req *r, struct resp *out)
+{
+    struct order o;
+    json_t *j;
+    if (!req_auth(r, out, ROLE_VIEWER) || !load_own_order(r, out, &o))
+        return;
+    j = render_order(r->app->cfg, &o);
+    json_object_set_new(j, "fills", order_fills(r, o.id));
+    resp_json(out, 200, j);
+}
+
+void h_order_cancel(struct req *r, struct resp *out)
+{
+    struct order o;
+    struct cmd *c;
+    if (!req_auth(r, out, ROLE_TRADER) || !load_own_order(r, out, &o))
+        return;
+    if (o.status != ORDER_NEW && o.status != ORDER_PARTIALLY_FILLED) {
+        resp_error(out, CG_ENOTOPEN, NULL);
+        return;
+    }
+    c = calloc(1, sizeof(*c));
+    if (!c)
+        abort();
+    c->type = CMD_CANCEL;
+    c->user_id = r->claims.user_id;
+    c->u.cancel.market = o.market;
+    c->u.cancel.order_id = o.id;
+    api_submit(r, out, c);
+}
+
+void h_orders_list(struct req *r, struct resp *out)
+{
+    static const char *sql =
+        "SELECT " ORDER_COLS " FROM orders WHERE user_id = ?1 AND id < ?2 AND "
+        "(?3 IS NULL OR market = ?3) AND (?4 = 'all' OR (?4 = 'open' AND status IN ('new', "
+        "'partially_filled')) OR (?4 = 'closed' AND status NOT IN ('new', 'partially_filled'))) "
+        "ORDER BY id DESC LIMIT ?5";
+    const char *status = req_query(r, "status");
+    const char *market = req_query(r, "market");
+    int64_t cursor;
+    bool has_cursor;
+    int limit;
+    int n = 0;
+    uint64_t last = 0;
+    struct db_stmt *st;
+    json_t *arr;
+
+    if (!req_auth(r, out, ROLE_VIEWER) || !req_limit(r, 50, 500, &limit, out) ||
+        !req_int_param(r, "cursor", &cursor, &has_cursor, out))
+        return;
+    if (!has_cursor)
+        cursor = INT64_MAX;
+    if (!status)
+        status = "all";
+    if (strcmp(status, "all") && strcmp(status, "open") && strcmp(status, "closed")) {
+        resp_error(out, CG_EINVAL, "status must be open, closed or all");
+        return;
+    }
+    if (market && config_market_index(r->app->cfg, market) < 0) {
+        resp_error(out, CG_EMARKET, NULL);
+        return;
+    }
+    st = db_prepare(r->app->rdb, sql);
+    if (!st) {
+        resp_error(out, CG_ESTORE, NULL);
+        return;
+    }
+    db_bind_int64(st, 1, (int64_t)r->claims.user_id);
+    db_bind_int64(st, 2, cursor);
+    db_bind_text(st, 3, market);
+    db_bind_text(st, 4, status);
+    db_bind_int64(st, 5, limit);
+    arr = json_array();
+    while (db_step(st) == DB_ROW) {
+        struct order o;
+        if (!order_from_row(r->app->cfg, st, &o))
+            continue;
+        json_array_append_new(arr, render_order(r->app->cfg, &o));
+        last = o.id;
+        n++;
+    }
+    db_reset(st);
+    resp_json(out, 200,
+              json_pack("{s:o,s:o}", "data", arr, "next_cursor",
+                        n == limit ? json_sprintf("%llu", (unsigned long long)last) : json_null()));
+}
+
+void h_fills(struct req *r, struct resp *out)
+{
+    static const char *sql =
+        "SELECT " FILL_COLS " FROM fills WHERE id IN (SELECT id FROM fills WHERE taker_user_id = "
+        "?1 UNION SELECT id FROM fills WHERE maker_user_id = ?1) AND id < ?2 AND (?3 IS NULL OR "
+        "market = ?3) ORDER BY id DESC LIMIT ?4";
+    const char *market = req_query(r, "market");
+    int64_t cursor;
+    bool has_cursor;
+    int limit;
+    int n = 0;
+    uint64_t last = 0;
+    struct db_stmt *st;
+    json_t *arr;
+
+    if (!req_auth(r, out, ROLE_VIEWER) || !req_limit(r, 50, 500, &limit, out) ||
+        !req_int_param(r, "cursor", &cursor, &has_cursor, out))
+        return;
+    if (!has_cursor)
+        cursor = INT64_MAX;
+    if (market && config_market_index(r->app->cfg, market) < 0) {
+        resp_error(out, CG_EMARKET, NULL);
+        return;
+    }
+    st = db_prepare(r->app->rdb, sql);
+    if (!st) {
+        resp_error(out, CG_ESTORE, NULL);
+        return;
+    }
+    db_bind_int64(st, 1, (int64_t)r->claims.user_id);
+    db_bind_int64(st, 2, cursor);
+    db_bind_text(st, 3, market);
+    db_bind_int64(st, 4, limit);
+    arr = json_array();
+    while (db_step(st) == DB_ROW) {
+        struct fill f;
+        if (!fill_from_row(r->app->cfg, st, &f))
+            continue;
+        json_array_append_new(arr, render_fill_for(r->app->cfg, &f, r->claims.user_id));
+        last = f.id;
+        n++;
+    }
+    db_reset(st);
+    resp_json(out, 200,
+              json_pack("{s:o,s:o}", "data", arr, "next_cursor",
+                        n == limit ? json_sprintf("%llu", (unsigned long long)last) : json_null()));
+}
+
+struct held_sum {
+    uint64_t user_id;
+    uint32_t asset;
+    int64_t sum;
+};
+
+void h_admin_invariants(struct req *r, struct resp *out)
+{
+    static const char *sql_open = "SELECT " ORDER_COLS
+                                  " FROM orders WHERE status IN ('new', 'partially_filled')";
+    static const char *sql_bal = "SELECT user_id, asset, held FROM balances WHERE user_id >= 100";
+    const struct config *cfg = r->app->cfg;
+    struct ledger *sums;
+    struct db_stmt *st;
+    char msg[256] = "";
+    bool ok;
+
+    if (!req_auth(r, out, ROLE_ADMIN))
+        return;
+    ok = store_check_ledger(r->app->rdb, msg, sizeof(msg));
+    sums = ledger_new(cfg->n_assets);
+    if (!sums) {
+        resp_error(out, CG_ENOMEM, NULL);
+        return;
+    }
+    st = ok ? db_prepare(r->app->rdb, sql_open) : NULL;
+    while (st && db_step(st) == DB_ROW) {
+        struct order o;
+        uint32_t asset;
+        const struct balance *b;
+        if (!order_from_row(cfg, st, &o))
+            continue;
+        asset = o.side == SIDE_BUY ? cfg->markets[o.market].quote : cfg->markets[o.market].base;
+        b = ledger_get(sums, o.user_id, asset);
+        if (ledger_restore(sums, o.user_id, asset, (b ? b->total : 0) + o.hold, 0) != CG_OK)
+            ok = false;
+    }
+    if (st)
+        db_reset(st);
+    st = ok ? db_prepare(r->app->rdb, sql_bal) : NULL;
+    while (st && db_step(st) == DB_ROW) {
+        int a = config_asset_index(cfg, db_col_text(st, 1));
+        const struct balance *b =
+            a >= 0 ? ledger_get(sums, (uint64_t)db_col_int64(st, 0), (uint32_t)a) : NULL;
+        if (a >= 0 && db_col_int64(st, 2) != (b ? b->total : 0) && ok) {
+            ok = false;
+            snprintf(msg, sizeof(msg), "user %lld %s: held %lld but open orders reserve %lld",
+                     (long long)db_col_int64(st, 0), db_col_text(st, 1),
+                     (long long)db_col_int64(st, 2), (long long)(b ? b->total : 0));
+        }
+    }
+    if (st)
+        db_reset(st);
+    ledger_free(sums);
+    resp_json(out, 200, json_pack("{s:b,s:s}", "ok", ok, "detail", ok ? "all invariants hold" : msg));
+}

@@ -1,0 +1,127 @@
+/*
+ * One market's order book: price levels on each side, a FIFO of resting orders per level
+ * (price-time priority), and an id index for O(1) lookup on cancel.
+ *
+ * The book only stores and orders resting orders; matching, holds and fees live in engine.c,
+ * which walks the book with book_best()/book_fill()/book_remove().
+ *
+ * Ownership: orders are owned by the caller (the engine allocates them from its pool); the book
+ * links them intrusively (prev/next/level) and never frees them.
+ * Thread: engine thread only. No locks. No malloc per operation once levels are warmed up
+ * (level structs come from a free list inside the book).
+ */
+#ifndef CG_ENGINE_BOOK_H
+#define CG_ENGINE_BOOK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum side { SIDE_BUY = 0, SIDE_SELL = 1 };
+
+enum order_type { ORDER_LIMIT = 0, ORDER_MARKET = 1 };
+
+enum order_tif { TIF_GTC = 0, TIF_IOC = 1, TIF_FOK = 2 };
+
+enum order_status {
+    ORDER_NEW = 0,
+    ORDER_PARTIALLY_FILLED,
+    ORDER_FILLED,
+    ORDER_CANCELED,
+    ORDER_REJECTED,
+    ORDER_EXPIRED,
+};
+
+struct book_level;
+
+/*
+ * An order. Units: price in quote minor units per whole base unit; quantities in base minor
+ * units; quote amounts and fees in quote minor units; times in ms since the Unix epoch (UTC).
+ */
+struct order {
+    uint64_t id;
+    uint64_t user_id;
+    uint64_t seq;           /* time priority: lower seq is earlier in its level's queue */
+    uint32_t market;        /* index into the market table */
+    uint8_t side;           /* enum side */
+    uint8_t type;           /* enum order_type */
+    uint8_t tif;            /* enum order_tif */
+    uint8_t status;         /* enum order_status */
+    uint8_t reason;         /* enum order_reason (engine.h): why it ended as it did */
+    uint8_t house;          /* 1 for the house liquidity provider's quotes (not persisted) */
+    int64_t price;          /* limit price; 0 for market orders */
+    int64_t quantity;       /* original quantity */
+    int64_t remaining;      /* quantity - filled; what rests in the book */
+    int64_t filled;         /* base filled so far */
+    int64_t quote_filled;   /* sum of price x qty of fills, quote minor units */
+    int64_t fee_total;      /* fees charged so far, quote minor units */
+    int64_t hold;           /* amount still reserved for this order (quote for buys, base for sells) */
+    int64_t created_at;     /* ms */
+    int64_t updated_at;     /* ms */
+    char client_order_id[40];
+    /* intrusive links, owned by the book while the order rests */
+    struct order *prev;
+    struct order *next;
+    struct book_level *level;
+    struct order *id_next;  /* id-index chain */
+};
+
+/* A price level as seen from outside: price and the sum of `remaining` of its orders. */
+struct book_level_view {
+    int64_t price;
+    int64_t quantity;
+    uint32_t orders;
+};
+
+struct book;
+
+/* Allocate an empty book. Returns NULL on out of memory. */
+struct book *book_new(void);
+/* Free the book and its levels (not the orders). NULL is a no-op. */
+void book_free(struct book *b);
+
+/*
+ * Append a resting order at the tail of its price level's queue (o->side, o->price), creating
+ * the level if needed, and index it by o->id. o->remaining must be > 0 and the id not already
+ * in the book (asserted). Returns false only on out of memory (nothing changed).
+ */
+bool book_insert(struct book *b, struct order *o) __attribute__((warn_unused_result));
+
+/* Unlink a resting order from its level (removing an emptied level) and from the id index. */
+void book_remove(struct book *b, struct order *o);
+
+/* The resting order with this id, or NULL. */
+struct order *book_find(const struct book *b, uint64_t id);
+
+/* The first order in the queue of the best level of `side` (highest bid / lowest ask), or NULL. */
+struct order *book_best(const struct book *b, enum side side);
+
+/* Best price of `side` into *price; false if that side is empty. */
+bool book_best_price(const struct book *b, enum side side, int64_t *price);
+
+/*
+ * Reduce a resting order's remaining by `qty` (0 < qty <= remaining) and its level's total.
+ * Does not unlink the order when remaining reaches 0: the caller calls book_remove().
+ */
+void book_reduce(struct book *b, struct order *o, int64_t qty);
+
+/* Sum of remaining at exactly (side, price); 0 if there is no such level. */
+int64_t book_level_quantity(const struct book *b, enum side side, int64_t price);
+
+/*
+ * Copy up to `max` levels of `side`, best first, into out. Returns the number copied.
+ */
+size_t book_depth(const struct book *b, enum side side, struct book_level_view *out, size_t max);
+
+/* Number of price levels on `side`; number of resting orders in the whole book. */
+size_t book_level_count(const struct book *b, enum side side);
+size_t book_order_count(const struct book *b);
+
+/*
+ * Call fn(o, ctx) for every resting order of `side`, best level first, FIFO within a level.
+ * fn must not modify the book.
+ */
+void book_foreach(const struct book *b, enum side side, void (*fn)(const struct order *o, void *ctx),
+                  void *ctx);
+
+#endif

@@ -1,0 +1,229 @@
+/*
+ * The engine: the single writer of balances and order books.
+ *
+ * Other threads submit commands (engine_submit, any thread). The engine thread takes every
+ * queued command, applies them in order, and hands the resulting batch of effects (results,
+ * changed orders, fills, journal entries, changed balances, book deltas) to the `emit` callback,
+ * which belongs to the store: it commits the batch in one transaction and only then answers the
+ * requests of that batch (ack after durable, group commit).
+ *
+ * Determinism: the engine never reads the clock; time comes from cmd->ts, stamped on intake.
+ *
+ * Money rules (see ARCHITECTURE.md):
+ * - notional = price x quantity / 10^base_scale, exact (config checks tick x lot fits the quote
+ *   scale);
+ * - fee = floor(notional x fee_ppm / 10^6), in the quote asset, paid by the buyer on top of the
+ *   notional and by the seller out of the proceeds, to the fee account. Rounding down means the
+ *   trader never pays above the stated rate, and keeps holds sufficient across partial fills;
+ * - reserve (hold) of an open order: sell = remaining base; limit buy = notional(price,
+ *   remaining) + floor(that x max(maker, taker) ppm / 10^6); market buy = exact cost found by
+ *   walking the book before matching.
+ */
+#ifndef CG_ENGINE_ENGINE_H
+#define CG_ENGINE_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/config.h"
+#include "core/err.h"
+#include "engine/book.h"
+#include "ledger/ledger.h"
+
+#define ENGINE_FEED_LEVELS 50
+#define IDEM_KEY_MAX 65
+
+enum cmd_type {
+    CMD_DEPOSIT = 1,
+    CMD_WITHDRAW,
+    CMD_PLACE,
+    CMD_CANCEL,
+    CMD_FEED_BOOK,  /* house: mirror these real L2 levels */
+    CMD_FEED_PRICE, /* house: quote a ladder around this real price */
+};
+
+enum order_reason {
+    REASON_NONE = 0,
+    REASON_CANCELED_BY_USER,
+    REASON_SELF_TRADE_PREVENTION,
+    REASON_NO_LIQUIDITY, /* market/IOC remainder found no more counterparty */
+    REASON_HOUSE_REQUOTE,
+};
+
+struct px_level {
+    int64_t price;
+    int64_t qty;
+};
+
+struct cmd {
+    uint8_t type;    /* enum cmd_type */
+    uint64_t req_id; /* the API request waiting for this command; 0 for none */
+    uint64_t user_id;
+    int64_t ts; /* ms, stamped on intake */
+    char idem_key[IDEM_KEY_MAX];  /* Idempotency-Key, "" if none */
+    char idem_hash[IDEM_KEY_MAX]; /* hex SHA-256 of the request */
+    union {
+        struct {
+            uint32_t asset;
+            int64_t amount; /* minor units > 0 */
+        } funds;
+        struct {
+            uint32_t market;
+            uint8_t side; /* enum side */
+            uint8_t type; /* enum order_type */
+            uint8_t tif;  /* enum order_tif */
+            int64_t price;
+            int64_t quantity;
+            char client_order_id[40];
+        } place;
+        struct {
+            uint32_t market;
+            uint64_t order_id;
+        } cancel;
+        struct {
+            uint32_t market;
+            uint16_t n_bids;
+            uint16_t n_asks;
+            struct px_level bids[ENGINE_FEED_LEVELS]; /* best first */
+            struct px_level asks[ENGINE_FEED_LEVELS];
+        } feed_book;
+        struct {
+            uint32_t market;
+            int64_t price;
+        } feed_price;
+    } u;
+    struct cmd *next; /* queue link, owned by the engine */
+};
+
+struct fill {
+    uint64_t id;
+    uint32_t market;
+    int64_t price;      /* the maker's price */
+    int64_t quantity;   /* base minor units */
+    int64_t quote_quantity;
+    uint8_t taker_side; /* enum side */
+    uint64_t taker_order_id;
+    uint64_t maker_order_id;
+    uint64_t taker_user_id;
+    uint64_t maker_user_id;
+    int64_t taker_fee; /* quote minor units */
+    int64_t maker_fee;
+    int64_t ts;
+};
+
+struct cmd_result {
+    uint64_t req_id;
+    uint8_t type; /* enum cmd_type */
+    enum cg_err err;
+    uint64_t user_id;
+    int64_t ts;
+    char idem_key[IDEM_KEY_MAX];
+    char idem_hash[IDEM_KEY_MAX];
+    /* deposits / withdrawals */
+    uint64_t entry_id;
+    uint32_t asset;
+    int64_t amount;
+    /* orders: the order after the command, and its fills in batch->fills[fill_first..+count) */
+    struct order order;
+    uint32_t fill_first;
+    uint32_t fill_count;
+};
+
+struct l2_change {
+    uint32_t market;
+    uint8_t side;
+    int64_t price;
+    int64_t qty; /* new total at this price; 0 = level gone */
+};
+
+struct balance_change {
+    uint64_t user_id;
+    uint32_t asset;
+    int64_t total;
+    int64_t held;
+};
+
+#define VEC(T)                                                                                     \
+    struct {                                                                                       \
+        T *v;                                                                                      \
+        size_t n;                                                                                  \
+        size_t cap;                                                                                \
+    }
+
+struct market_top {
+    uint64_t book_seq; /* seq of the last L2 delta of this market (0 = none yet) */
+    bool changed;      /* this batch changed the book */
+    bool has_bid, has_ask;
+    int64_t bid, ask, bid_qty, ask_qty;
+};
+
+/* Everything one engine batch changed. Owned by whoever receives it; freed with batch_free. */
+struct batch {
+    uint64_t id;
+    VEC(struct cmd_result) results;
+    VEC(struct order) orders; /* snapshots of changed user (non-house) orders, in change order */
+    VEC(struct fill) fills;
+    VEC(struct journal_entry) entries;
+    VEC(struct balance_change) balances;
+    VEC(struct l2_change) l2; /* sorted by market, side, price */
+    struct market_top *tops;  /* n_markets entries */
+    size_t n_markets;
+    uint64_t next_order_id, next_fill_id, next_entry_id, next_seq;
+    /* set by the store's render hook before commit: one HTTP response per result */
+    int *statuses;
+    char **bodies;
+};
+
+void batch_free(struct batch *b);
+
+struct engine;
+
+/* emit: called on the engine thread with each batch; takes ownership of it. */
+typedef void (*engine_emit_fn)(struct batch *b, void *ctx);
+
+/* A new engine over the (borrowed, read-only) config. NULL on out of memory. */
+struct engine *engine_new(const struct config *cfg);
+/* Stop (if started) and free. Pending commands are dropped. NULL is a no-op. */
+void engine_free(struct engine *e);
+
+/* Recovery, before engine_start, single-threaded. */
+struct ledger *engine_ledger(struct engine *e);
+void engine_set_ids(struct engine *e, uint64_t next_order_id, uint64_t next_fill_id,
+                    uint64_t next_entry_id, uint64_t next_seq);
+/* Re-insert a resting user order (copied) in seq order; the caller restores balances/holds. */
+enum cg_err engine_restore_order(struct engine *e, const struct order *o)
+    __attribute__((warn_unused_result));
+/*
+ * Check the invariants: ledger_check, and held == sum of the reserves of open orders for every
+ * account. Engine thread, or before start. true if all hold; else false with msg.
+ */
+bool engine_check(struct engine *e, char *msg, size_t msglen);
+
+/* Start the engine thread. */
+enum cg_err engine_start(struct engine *e, engine_emit_fn emit, void *ctx)
+    __attribute__((warn_unused_result));
+/* Stop the thread after the commands already queued. */
+void engine_stop(struct engine *e);
+
+/*
+ * Queue a command (takes ownership of a malloc'ed cmd). Any thread. CG_EBUSY when the queue
+ * holds more than its bound (the cmd is then freed).
+ */
+enum cg_err engine_submit(struct engine *e, struct cmd *c) __attribute__((warn_unused_result));
+
+/*
+ * Run one batch of commands synchronously on the calling thread (tests and tools; the engine
+ * thread must not be running). cmds are borrowed. Returns the batch (caller frees).
+ */
+struct batch *engine_run_batch(struct engine *e, struct cmd *const *cmds, size_t n);
+
+/* Reserve for an open order under the rules above (quote for buys, base for sells). */
+int64_t engine_order_reserve(const struct config *cfg, const struct order *o);
+/* floor(notional x ppm / 10^6). */
+int64_t engine_fee(int64_t notional, int64_t ppm);
+
+const char *order_status_name(int status);
+const char *order_reason_name(int reason);
+
+#endif

@@ -1,0 +1,553 @@
+#include "store/store.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+
+#define STORE_MAX_PENDING 8
+
+struct store {
+    struct db *db;
+    const struct config *cfg;
+    struct store_hooks hooks;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;     /* batches queued / stop */
+    pthread_cond_t space;  /* room in the queue */
+    struct batch **q;
+    size_t head, n;
+    bool running, started, inject;
+    volatile bool failed;
+    pthread_t thread;
+};
+
+const char *store_side_name(int side)
+{
+    return side == SIDE_BUY ? "buy" : "sell";
+}
+
+const char *store_type_name(int type)
+{
+    return type == ORDER_MARKET ? "market" : "limit";
+}
+
+const char *store_tif_name(int tif)
+{
+    return tif == TIF_IOC ? "ioc" : tif == TIF_FOK ? "fok" : "gtc";
+}
+
+int store_side_parse(const char *s)
+{
+    return !s ? -1 : !strcmp(s, "buy") ? SIDE_BUY : !strcmp(s, "sell") ? SIDE_SELL : -1;
+}
+
+int store_type_parse(const char *s)
+{
+    return !s ? -1 : !strcmp(s, "limit") ? ORDER_LIMIT : !strcmp(s, "market") ? ORDER_MARKET : -1;
+}
+
+int store_tif_parse(const char *s)
+{
+    if (!s)
+        return -1;
+    if (!strcmp(s, "gtc"))
+        return TIF_GTC;
+    if (!strcmp(s, "ioc"))
+        return TIF_IOC;
+    if (!strcmp(s, "fok"))
+        return TIF_FOK;
+    return -1;
+}
+
+int store_status_parse(const char *s)
+{
+    for (int i = 0; i <= ORDER_EXPIRED; i++)
+        if (s && !strcmp(s, order_status_name(i)))
+            return i;
+    return -1;
+}
+
+const char *entry_kind_name(int kind)
+{
+    switch (kind) {
+    case ENTRY_DEPOSIT:
+        return "deposit";
+    case ENTRY_WITHDRAWAL:
+        return "withdrawal";
+    case ENTRY_TRADE:
+        return "trade";
+    case ENTRY_HOUSE_FUNDING:
+        return "house_funding";
+    }
+    return "unknown";
+}
+
+struct store *store_new(struct db *db, const struct config *cfg, struct store_hooks hooks)
+{
+    struct store *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->q = calloc(STORE_MAX_PENDING, sizeof(*s->q));
+    if (!s->q) {
+        free(s);
+        return NULL;
+    }
+    s->db = db;
+    s->cfg = cfg;
+    s->hooks = hooks;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    pthread_cond_init(&s->space, NULL);
+    return s;
+}
+
+void store_free(struct store *s)
+{
+    if (!s)
+        return;
+    store_stop(s);
+    free(s->q);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    pthread_cond_destroy(&s->space);
+    free(s);
+}
+
+bool store_failed(const struct store *s)
+{
+    return s->failed;
+}
+
+void store_inject_failure(struct store *s)
+{
+    s->inject = true;
+}
+
+static const int64_t candle_ms[] = {60000, 300000, 900000, 3600000, 14400000, 86400000};
+static const char *const candle_names[] = {"1m", "5m", "15m", "1h", "4h", "1d"};
+
+static enum cg_err write_fill(struct store *s, const struct fill *f)
+{
+    static const char *sql_fill =
+        "INSERT INTO fills (id, market, price, quantity, quote_quantity, taker_side, "
+        "taker_order_id, maker_order_id, taker_user_id, maker_user_id, taker_fee, maker_fee, ts) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)";
+    static const char *sql_candle =
+        "INSERT INTO candles (market, interval, open_time, open, high, low, close, volume, "
+        "quote_volume, source) VALUES (?,?,?,?,?,?,?,?,?,'coinage') "
+        "ON CONFLICT (market, interval, open_time) DO UPDATE SET high = max(high, excluded.high), "
+        "low = min(low, excluded.low), close = excluded.close, volume = volume + excluded.volume, "
+        "quote_volume = quote_volume + excluded.quote_volume";
+    const char *market = s->cfg->markets[f->market].name;
+    struct db_stmt *st = db_prepare(s->db, sql_fill);
+    if (!st)
+        return CG_ESTORE;
+    db_bind_int64(st, 1, (int64_t)f->id);
+    db_bind_text(st, 2, market);
+    db_bind_int64(st, 3, f->price);
+    db_bind_int64(st, 4, f->quantity);
+    db_bind_int64(st, 5, f->quote_quantity);
+    db_bind_text(st, 6, store_side_name(f->taker_side));
+    db_bind_int64(st, 7, (int64_t)f->taker_order_id);
+    db_bind_int64(st, 8, (int64_t)f->maker_order_id);
+    db_bind_int64(st, 9, (int64_t)f->taker_user_id);
+    db_bind_int64(st, 10, (int64_t)f->maker_user_id);
+    db_bind_int64(st, 11, f->taker_fee);
+    db_bind_int64(st, 12, f->maker_fee);
+    db_bind_int64(st, 13, f->ts);
+    if (db_step(st) != DB_DONE)
+        return CG_ESTORE;
+    for (size_t i = 0; i < sizeof(candle_ms) / sizeof(candle_ms[0]); i++) {
+        st = db_prepare(s->db, sql_candle);
+        if (!st)
+            return CG_ESTORE;
+        db_bind_text(st, 1, market);
+        db_bind_text(st, 2, candle_names[i]);
+        db_bind_int64(st, 3, f->ts - f->ts % candle_ms[i]);
+        db_bind_int64(st, 4, f->price);
+        db_bind_int64(st, 5, f->price);
+        db_bind_int64(st, 6, f->price);
+        db_bind_int64(st, 7, f->price);
+        db_bind_int64(st, 8, f->quantity);
+        db_bind_int64(st, 9, f->quote_quantity);
+        if (db_step(st) != DB_DONE)
+            return CG_ESTORE;
+    }
+    return CG_OK;
+}
+
+static enum cg_err write_order(struct store *s, const struct order *o)
+{
+    static const char *sql =
+        "INSERT OR REPLACE INTO orders (id, user_id, market, side, type, time_in_force, status, "
+        "reason, price, quantity, filled, quote_filled, fee_total, hold, seq, client_order_id, "
+        "created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+    struct db_stmt *st = db_prepare(s->db, sql);
+    if (!st)
+        return CG_ESTORE;
+    db_bind_int64(st, 1, (int64_t)o->id);
+    db_bind_int64(st, 2, (int64_t)o->user_id);
+    db_bind_text(st, 3, s->cfg->markets[o->market].name);
+    db_bind_text(st, 4, store_side_name(o->side));
+    db_bind_text(st, 5, store_type_name(o->type));
+    db_bind_text(st, 6, store_tif_name(o->tif));
+    db_bind_text(st, 7, order_status_name(o->status));
+    db_bind_text(st, 8, order_reason_name(o->reason));
+    db_bind_int64(st, 9, o->price);
+    db_bind_int64(st, 10, o->quantity);
+    db_bind_int64(st, 11, o->filled);
+    db_bind_int64(st, 12, o->quote_filled);
+    db_bind_int64(st, 13, o->fee_total);
+    db_bind_int64(st, 14, o->hold);
+    db_bind_int64(st, 15, (int64_t)o->seq);
+    db_bind_text(st, 16, o->client_order_id[0] ? o->client_order_id : NULL);
+    db_bind_int64(st, 17, o->created_at);
+    db_bind_int64(st, 18, o->updated_at);
+    return db_step(st) == DB_DONE ? CG_OK : CG_ESTORE;
+}
+
+static enum cg_err write_entry(struct store *s, const struct journal_entry *je)
+{
+    static const char *sql_e = "INSERT INTO journal_entries (id, kind, ref_id, ts) VALUES (?,?,?,?)";
+    static const char *sql_p =
+        "INSERT INTO postings (entry_id, user_id, asset, amount) VALUES (?,?,?,?)";
+    struct db_stmt *st = db_prepare(s->db, sql_e);
+    if (!st)
+        return CG_ESTORE;
+    db_bind_int64(st, 1, (int64_t)je->id);
+    db_bind_text(st, 2, entry_kind_name(je->kind));
+    db_bind_int64(st, 3, (int64_t)je->ref_id);
+    db_bind_int64(st, 4, je->ts);
+    if (db_step(st) != DB_DONE)
+        return CG_ESTORE;
+    for (uint32_t i = 0; i < je->n; i++) {
+        st = db_prepare(s->db, sql_p);
+        if (!st)
+            return CG_ESTORE;
+        db_bind_int64(st, 1, (int64_t)je->id);
+        db_bind_int64(st, 2, (int64_t)je->p[i].user_id);
+        db_bind_text(st, 3, s->cfg->assets[je->p[i].asset].symbol);
+        db_bind_int64(st, 4, je->p[i].amount);
+        if (db_step(st) != DB_DONE)
+            return CG_ESTORE;
+    }
+    return CG_OK;
+}
+
+static enum cg_err write_meta(struct store *s, const char *key, uint64_t v)
+{
+    static const char *sql = "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)";
+    struct db_stmt *st = db_prepare(s->db, sql);
+    if (!st)
+        return CG_ESTORE;
+    db_bind_text(st, 1, key);
+    db_bind_int64(st, 2, (int64_t)v);
+    return db_step(st) == DB_DONE ? CG_OK : CG_ESTORE;
+}
+
+static bool batch_has_writes(const struct batch *b)
+{
+    if (b->orders.n || b->fills.n || b->entries.n || b->balances.n)
+        return true;
+    for (size_t i = 0; i < b->results.n; i++)
+        if (b->results.v[i].idem_key[0])
+            return true;
+    return false;
+}
+
+static enum cg_err write_batch(struct store *s, struct batch *b)
+{
+    static const char *sql_bal =
+        "INSERT OR REPLACE INTO balances (user_id, asset, total, held) VALUES (?,?,?,?)";
+    static const char *sql_idem =
+        "INSERT OR IGNORE INTO idempotency (user_id, key, request_hash, status, response, "
+        "created_at) VALUES (?,?,?,?,?,?)";
+    struct db_stmt *st;
+
+    for (size_t i = 0; i < b->entries.n; i++)
+        if (write_entry(s, &b->entries.v[i]) != CG_OK)
+            return CG_ESTORE;
+    for (size_t i = 0; i < b->fills.n; i++)
+        if (write_fill(s, &b->fills.v[i]) != CG_OK)
+            return CG_ESTORE;
+    for (size_t i = 0; i < b->orders.n; i++)
+        if (write_order(s, &b->orders.v[i]) != CG_OK)
+            return CG_ESTORE;
+    for (size_t i = 0; i < b->balances.n; i++) {
+        const struct balance_change *c = &b->balances.v[i];
+        st = db_prepare(s->db, sql_bal);
+        if (!st)
+            return CG_ESTORE;
+        db_bind_int64(st, 1, (int64_t)c->user_id);
+        db_bind_text(st, 2, s->cfg->assets[c->asset].symbol);
+        db_bind_int64(st, 3, c->total);
+        db_bind_int64(st, 4, c->held);
+        if (db_step(st) != DB_DONE)
+            return CG_ESTORE;
+    }
+    for (size_t i = 0; i < b->results.n; i++) {
+        const struct cmd_result *r = &b->results.v[i];
+        if (!r->idem_key[0] || !b->bodies || b->statuses[i] >= 500)
+            continue;
+        st = db_prepare(s->db, sql_idem);
+        if (!st)
+            return CG_ESTORE;
+        db_bind_int64(st, 1, (int64_t)r->user_id);
+        db_bind_text(st, 2, r->idem_key);
+        db_bind_text(st, 3, r->idem_hash);
+        db_bind_int64(st, 4, b->statuses[i]);
+        db_bind_text(st, 5, b->bodies[i] ? b->bodies[i] : "{}");
+        db_bind_int64(st, 6, r->ts);
+        if (db_step(st) != DB_DONE)
+            return CG_ESTORE;
+    }
+    if (write_meta(s, "next_order_id", b->next_order_id) != CG_OK ||
+        write_meta(s, "next_fill_id", b->next_fill_id) != CG_OK ||
+        write_meta(s, "next_entry_id", b->next_entry_id) != CG_OK ||
+        write_meta(s, "next_seq", b->next_seq) != CG_OK)
+        return CG_ESTORE;
+    return CG_OK;
+}
+
+static bool commit_batch(struct store *s, struct batch *b)
+{
+    if (s->failed)
+        return false;
+    if (!batch_has_writes(b))
+        return true;
+    if (s->inject) {
+        s->inject = false;
+        log_error("store: injected commit failure; refusing writes from now on");
+        s->failed = true;
+        return false;
+    }
+    if (db_begin(s->db) != CG_OK)
+        goto fail;
+    if (write_batch(s, b) != CG_OK) {
+        db_rollback(s->db);
+        goto fail;
+    }
+    if (db_commit(s->db) != CG_OK) {
+        db_rollback(s->db);
+        goto fail;
+    }
+    return true;
+fail:
+    log_error("store: commit of batch %llu failed; refusing writes until restart",
+              (unsigned long long)b->id);
+    s->failed = true;
+    return false;
+}
+
+static void *store_main(void *arg)
+{
+    struct store *s = arg;
+    for (;;) {
+        struct batch *b;
+        bool ok;
+        pthread_mutex_lock(&s->mu);
+        while (s->n == 0 && s->running)
+            pthread_cond_wait(&s->cv, &s->mu);
+        if (s->n == 0) {
+            pthread_mutex_unlock(&s->mu);
+            break;
+        }
+        b = s->q[s->head];
+        s->head = (s->head + 1) % STORE_MAX_PENDING;
+        s->n--;
+        pthread_cond_signal(&s->space);
+        pthread_mutex_unlock(&s->mu);
+
+        if (s->hooks.render)
+            s->hooks.render(b, s->hooks.ctx);
+        ok = commit_batch(s, b);
+        s->hooks.committed(b, ok, s->hooks.ctx);
+    }
+    return NULL;
+}
+
+enum cg_err store_start(struct store *s)
+{
+    s->running = true;
+    if (pthread_create(&s->thread, NULL, store_main, s) != 0) {
+        s->running = false;
+        return CG_EINTERNAL;
+    }
+    s->started = true;
+    return CG_OK;
+}
+
+void store_stop(struct store *s)
+{
+    if (!s->started)
+        return;
+    pthread_mutex_lock(&s->mu);
+    s->running = false;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->thread, NULL);
+    s->started = false;
+}
+
+void store_submit(struct store *s, struct batch *b)
+{
+    pthread_mutex_lock(&s->mu);
+    while (s->n == STORE_MAX_PENDING)
+        pthread_cond_wait(&s->space, &s->mu);
+    s->q[(s->head + s->n) % STORE_MAX_PENDING] = b;
+    s->n++;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void store_emit(struct batch *b, void *ctx)
+{
+    store_submit(ctx, b);
+}
+
+/* ---- recovery ---- */
+
+static int64_t meta_get(struct db *db, const char *key, int64_t dflt)
+{
+    static const char *sql = "SELECT value FROM meta WHERE key = ?";
+    struct db_stmt *st = db_prepare(db, sql);
+    int64_t v = dflt;
+    if (!st)
+        return dflt;
+    db_bind_text(st, 1, key);
+    if (db_step(st) == DB_ROW)
+        v = db_col_int64(st, 0);
+    db_reset(st);
+    return v;
+}
+
+bool store_check_ledger(struct db *db, char *msg, size_t msglen)
+{
+    static const char *sql_sum =
+        "SELECT asset, SUM(amount) FROM postings GROUP BY asset HAVING SUM(amount) != 0";
+    static const char *sql_bal =
+        "SELECT b.user_id, b.asset, b.total, COALESCE(p.s, 0) FROM balances b LEFT JOIN "
+        "(SELECT user_id, asset, SUM(amount) AS s FROM postings GROUP BY user_id, asset) p "
+        "ON p.user_id = b.user_id AND p.asset = b.asset WHERE b.total != COALESCE(p.s, 0) "
+        "OR (b.user_id != 1 AND (b.total < 0 OR b.held < 0 OR b.held > b.total))";
+    struct db_stmt *st = db_prepare(db, sql_sum);
+    bool ok = true;
+    if (!st) {
+        snprintf(msg, msglen, "store: cannot query postings");
+        return false;
+    }
+    if (db_step(st) == DB_ROW) {
+        snprintf(msg, msglen, "postings of %s sum to %lld, not zero", db_col_text(st, 0),
+                 (long long)db_col_int64(st, 1));
+        ok = false;
+    }
+    db_reset(st);
+    if (!ok)
+        return false;
+    st = db_prepare(db, sql_bal);
+    if (!st) {
+        snprintf(msg, msglen, "store: cannot query balances");
+        return false;
+    }
+    if (db_step(st) == DB_ROW) {
+        snprintf(msg, msglen, "balance of user %lld in %s is %lld but its postings sum to %lld",
+                 (long long)db_col_int64(st, 0), db_col_text(st, 1),
+                 (long long)db_col_int64(st, 2), (long long)db_col_int64(st, 3));
+        ok = false;
+    }
+    db_reset(st);
+    return ok;
+}
+
+enum cg_err store_recover(struct db *db, const struct config *cfg, struct engine *e, char *msg,
+                          size_t msglen)
+{
+    static const char *sql_bal = "SELECT user_id, asset, total, held FROM balances";
+    static const char *sql_orders =
+        "SELECT id, user_id, market, side, type, time_in_force, status, price, quantity, filled, "
+        "quote_filled, fee_total, hold, seq, client_order_id, created_at, updated_at FROM orders "
+        "WHERE status IN ('new', 'partially_filled') ORDER BY seq";
+    struct ledger *lg = engine_ledger(e);
+    struct db_stmt *st;
+    size_t n_orders = 0;
+    enum db_step rc;
+
+    engine_set_ids(e, (uint64_t)meta_get(db, "next_order_id", 1),
+                   (uint64_t)meta_get(db, "next_fill_id", 1),
+                   (uint64_t)meta_get(db, "next_entry_id", 1), (uint64_t)meta_get(db, "next_seq", 1));
+    if (!store_check_ledger(db, msg, msglen))
+        return CG_ESTORE;
+    st = db_prepare(db, sql_bal);
+    if (!st)
+        return CG_ESTORE;
+    while ((rc = db_step(st)) == DB_ROW) {
+        uint64_t uid = (uint64_t)db_col_int64(st, 0);
+        int asset = config_asset_index(cfg, db_col_text(st, 1));
+        int64_t held = db_col_int64(st, 3);
+        if (asset < 0) {
+            snprintf(msg, msglen, "store has asset %s that the config does not list",
+                     db_col_text(st, 1));
+            db_reset(st);
+            return CG_ESTORE;
+        }
+        /* The house's quotes are not persisted: their holds go back to available. */
+        if (uid == LEDGER_HOUSE_LP_ID)
+            held = 0;
+        if (ledger_restore(lg, uid, (uint32_t)asset, db_col_int64(st, 2), held) != CG_OK) {
+            db_reset(st);
+            return CG_ENOMEM;
+        }
+    }
+    db_reset(st);
+    if (rc == DB_ERROR)
+        return CG_ESTORE;
+    st = db_prepare(db, sql_orders);
+    if (!st)
+        return CG_ESTORE;
+    while ((rc = db_step(st)) == DB_ROW) {
+        struct order o;
+        int market = config_market_index(cfg, db_col_text(st, 2));
+        const char *coid = db_col_text(st, 14);
+        memset(&o, 0, sizeof(o));
+        if (market < 0) {
+            snprintf(msg, msglen, "open order %lld is in unknown market %s",
+                     (long long)db_col_int64(st, 0), db_col_text(st, 2));
+            db_reset(st);
+            return CG_ESTORE;
+        }
+        o.id = (uint64_t)db_col_int64(st, 0);
+        o.user_id = (uint64_t)db_col_int64(st, 1);
+        o.market = (uint32_t)market;
+        o.side = (uint8_t)store_side_parse(db_col_text(st, 3));
+        o.type = (uint8_t)store_type_parse(db_col_text(st, 4));
+        o.tif = (uint8_t)store_tif_parse(db_col_text(st, 5));
+        o.status = (uint8_t)store_status_parse(db_col_text(st, 6));
+        o.price = db_col_int64(st, 7);
+        o.quantity = db_col_int64(st, 8);
+        o.filled = db_col_int64(st, 9);
+        o.remaining = o.quantity - o.filled;
+        o.quote_filled = db_col_int64(st, 10);
+        o.fee_total = db_col_int64(st, 11);
+        o.hold = db_col_int64(st, 12);
+        o.seq = (uint64_t)db_col_int64(st, 13);
+        if (coid)
+            snprintf(o.client_order_id, sizeof(o.client_order_id), "%s", coid);
+        o.created_at = db_col_int64(st, 15);
+        o.updated_at = db_col_int64(st, 16);
+        if (engine_restore_order(e, &o) != CG_OK) {
+            snprintf(msg, msglen, "cannot restore open order %llu", (unsigned long long)o.id);
+            db_reset(st);
+            return CG_ESTORE;
+        }
+        n_orders++;
+    }
+    db_reset(st);
+    if (rc == DB_ERROR)
+        return CG_ESTORE;
+    if (!engine_check(e, msg, msglen))
+        return CG_ESTORE;
+    log_info("store: recovered %zu open orders; ledger sums to zero", n_orders);
+    return CG_OK;
+}
