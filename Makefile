@@ -29,7 +29,8 @@ all: $(OUT)/coinage
 
 $(OUT)/obj/%.o: src/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(COMMON) $(OPT) $(PKG_CFLAGS) -c $< -o $@
+	@echo "  CC      $<"
+	@$(CC) $(COMMON) $(OPT) $(PKG_CFLAGS) -c $< -o $@
 
 $(OUT)/gen/migrations.c: $(MIGR) scripts/embed-sql.sh
 	@mkdir -p $(dir $@)
@@ -48,7 +49,8 @@ $(OUT)/coinage: $(OUT)/obj/main.o $(OUT)/libcoinage.a
 
 $(OUT)/tests/%: tests/unit/%.c $(OUT)/libcoinage.a
 	@mkdir -p $(dir $@)
-	$(CC) $(COMMON) $(OPT) $(PKG_CFLAGS) -Itests/unit -o $@ $< $(OUT)/libcoinage.a $(PKG_LIBS) -lcriterion
+	@echo "  CC      $<"
+	@$(CC) $(COMMON) $(OPT) $(PKG_CFLAGS) -Itests/unit -o $@ $< $(OUT)/libcoinage.a $(PKG_LIBS) -lcriterion
 
 debug:
 	$(MAKE) MODE=debug build/debug/coinage
@@ -63,7 +65,7 @@ test-unit: $(UNIT_BIN)
 
 test-api: $(OUT)/coinage
 	sh scripts/npm-deps.sh
-	COINAGE_BIN=$(CURDIR)/$(OUT)/coinage node --test --test-concurrency=1 tests/api/
+	cd tests/api && COINAGE_BIN=$(CURDIR)/$(OUT)/coinage node --test *.test.mjs
 
 setup:
 	sh scripts/setup-debian.sh

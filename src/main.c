@@ -65,8 +65,7 @@ static void env_defaults(struct opts *o)
     const char *v;
     snprintf(o->host, sizeof(o->host), "%s", (v = getenv("COINAGE_HOST")) ? v : "127.0.0.1");
     o->port = (v = getenv("COINAGE_PORT")) ? atoi(v) : 8080;
-    snprintf(o->data_dir, sizeof(o->data_dir), "%s",
-             (v = getenv("COINAGE_DATA_DIR")) ? v : "var");
+    snprintf(o->data_dir, sizeof(o->data_dir), "%s", (v = getenv("COINAGE_DATA_DIR")) ? v : "var");
     snprintf(o->config, sizeof(o->config), "%s",
              (v = getenv("COINAGE_CONFIG")) ? v : "config/markets.json");
     o->speed_milli = 1000;
@@ -79,13 +78,17 @@ static void env_defaults(struct opts *o)
 
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
-    static const struct option longopts[] = {
-        {"host", required_argument, NULL, 'h'},     {"port", required_argument, NULL, 'p'},
-        {"data-dir", required_argument, NULL, 'd'}, {"replay-speed", required_argument, NULL, 's'},
-        {"config", required_argument, NULL, 'c'},   {"email", required_argument, NULL, 'e'},
-        {"password", required_argument, NULL, 'w'}, {"admin", no_argument, NULL, 'a'},
-        {"role", required_argument, NULL, 'r'},     {"help", no_argument, NULL, 'H'},
-        {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"host", required_argument, NULL, 'h'},
+                                             {"port", required_argument, NULL, 'p'},
+                                             {"data-dir", required_argument, NULL, 'd'},
+                                             {"replay-speed", required_argument, NULL, 's'},
+                                             {"config", required_argument, NULL, 'c'},
+                                             {"email", required_argument, NULL, 'e'},
+                                             {"password", required_argument, NULL, 'w'},
+                                             {"admin", no_argument, NULL, 'a'},
+                                             {"role", required_argument, NULL, 'r'},
+                                             {"help", no_argument, NULL, 'H'},
+                                             {NULL, 0, NULL, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -209,9 +212,10 @@ static void seed_mdata(struct db *db, const struct config *cfg, struct mdata *md
         db_bind_int64(st, 1, clock_now_ms() - 24LL * 3600 * 1000);
         while (db_step(st) == DB_ROW) {
             int m = config_market_index(cfg, db_col_text(st, 0));
-            struct md_trade t = {(uint64_t)db_col_int64(st, 1), db_col_int64(st, 2),
-                                 db_col_int64(st, 3), db_col_int64(st, 4), db_col_int64(st, 6),
-                                 (uint8_t)store_side_parse(db_col_text(st, 5))};
+            struct md_trade t = {
+                (uint64_t)db_col_int64(st, 1), db_col_int64(st, 2),
+                db_col_int64(st, 3),           db_col_int64(st, 4),
+                db_col_int64(st, 6),           (uint8_t)store_side_parse(db_col_text(st, 5))};
             if (m >= 0)
                 mdata_seed_trade(md, (uint32_t)m, &t);
         }
@@ -225,9 +229,8 @@ static void seed_mdata(struct db *db, const struct config *cfg, struct mdata *md
             db_bind_text(st, 1, cfg->markets[m].name);
             db_bind_text(st, 2, md_interval_name[iv]);
             if (db_step(st) == DB_ROW) {
-                struct md_candle c = {db_col_int64(st, 0), db_col_int64(st, 1),
-                                      db_col_int64(st, 2), db_col_int64(st, 3),
-                                      db_col_int64(st, 4), db_col_int64(st, 5),
+                struct md_candle c = {db_col_int64(st, 0), db_col_int64(st, 1), db_col_int64(st, 2),
+                                      db_col_int64(st, 3), db_col_int64(st, 4), db_col_int64(st, 5),
                                       db_col_int64(st, 6)};
                 mdata_seed_candle(md, m, iv, &c);
             }
@@ -275,8 +278,8 @@ static int cmd_serve(const struct opts *o)
     }
     if (db_open(path, &app.rdb) != CG_OK || db_open(path, &app.wdb) != CG_OK)
         goto out;
-    app.store = store_new(wdb, &cfg,
-                          (struct store_hooks){api_render_batch, api_batch_committed, &app});
+    app.store =
+        store_new(wdb, &cfg, (struct store_hooks){api_render_batch, api_batch_committed, &app});
     if (!app.store || store_start(app.store) != CG_OK ||
         engine_start(app.eng, store_emit, app.store) != CG_OK || api_worker_start(&app) != CG_OK)
         goto out;
@@ -335,8 +338,7 @@ static int cmd_check(const struct opts *o)
         return 1;
     ok = store_check_ledger(db, msg, sizeof(msg));
     db_close(db);
-    printf("%s\n", ok ? "ledger ok: every asset sums to zero, balances equal their postings"
-                      : msg);
+    printf("%s\n", ok ? "ledger ok: every asset sums to zero, balances equal their postings" : msg);
     return ok ? 0 : 1;
 }
 

@@ -87,7 +87,7 @@ struct req {
 
 struct resp {
     int status;
-    char *body; /* malloc'ed */
+    char *body;    /* malloc'ed */
     bool pending;  /* answered later through api_complete */
     bool replayed; /* Idempotent-Replayed: true */
 };

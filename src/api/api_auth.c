@@ -86,8 +86,8 @@ static void run_job(struct app *app, struct auth_job *j)
     case JOB_REGISTER:
         e = auth_user_create(app->wdb, j->email, j->password, ROLE_TRADER, now, &uid);
         if (e == CG_OK) {
-            json_t *doc = json_pack("{s:i,s:s,s:s,s:o}", "id", (json_int_t)uid, "email",
-                                    j->email, "role", "trader", "created_at", json_time(now));
+            json_t *doc = json_pack("{s:i,s:s,s:s,s:o}", "id", (json_int_t)uid, "email", j->email,
+                                    "role", "trader", "created_at", json_time(now));
             body = json_dumps(doc, JSON_COMPACT);
             json_decref(doc);
             status = 201;
@@ -306,8 +306,7 @@ void h_me(struct req *r, struct resp *out)
 void h_health(struct req *r, struct resp *out)
 {
     resp_json(out, store_failed(r->app->store) ? 503 : 200,
-              json_pack("{s:s,s:b,s:i}", "status",
-                        store_failed(r->app->store) ? "degraded" : "ok", "store_ok",
-                        !store_failed(r->app->store), "uptime_s",
+              json_pack("{s:s,s:b,s:i}", "status", store_failed(r->app->store) ? "degraded" : "ok",
+                        "store_ok", !store_failed(r->app->store), "uptime_s",
                         (json_int_t)((clock_now_ms() - r->app->started_at) / 1000)));
 }

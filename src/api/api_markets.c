@@ -56,15 +56,14 @@ json_t *render_book_snapshot(struct app *app, uint32_t m, size_t depth)
                             buf + 3 * depth, &na);
     mdata_unlock(app->md);
     for (size_t i = 0; i < nb; i++)
-        json_array_append_new(bids, json_pack("[o,o]", json_amount(buf[i], qs),
-                                              json_amount(buf[depth + i], bs)));
+        json_array_append_new(
+            bids, json_pack("[o,o]", json_amount(buf[i], qs), json_amount(buf[depth + i], bs)));
     for (size_t i = 0; i < na; i++)
         json_array_append_new(asks, json_pack("[o,o]", json_amount(buf[2 * depth + i], qs),
                                               json_amount(buf[3 * depth + i], bs)));
     free(buf);
     return json_pack("{s:s,s:I,s:o,s:o,s:I}", "market", cfg->markets[m].name, "seq",
-                     (json_int_t)seq, "bids", bids, "asks", asks, "ts",
-                     (json_int_t)clock_now_ms());
+                     (json_int_t)seq, "bids", bids, "asks", asks, "ts", (json_int_t)clock_now_ms());
 }
 
 void h_book(struct req *r, struct resp *out)
@@ -104,8 +103,8 @@ void h_trades(struct req *r, struct resp *out)
             arr, json_pack("{s:I,s:o,s:o,s:o,s:s,s:o,s:I}", "id", (json_int_t)t[i].id, "price",
                            json_amount(t[i].price, qs), "quantity", json_amount(t[i].quantity, bs),
                            "quote_quantity", json_amount(t[i].quote_quantity, qs), "taker_side",
-                           store_side_name(t[i].taker_side), "created_at", json_time(t[i].ts),
-                           "ts", (json_int_t)t[i].ts));
+                           store_side_name(t[i].taker_side), "created_at", json_time(t[i].ts), "ts",
+                           (json_int_t)t[i].ts));
     }
     resp_json(out, 200, json_pack("{s:s,s:o}", "market", cfg->markets[m].name, "data", arr));
 }

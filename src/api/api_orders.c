@@ -6,7 +6,7 @@
 #include "api/api.h"
 
 #define ORDER_COLS                                                                                 \
-    "id, user_id, market, side, type, time_in_force, status, reason, price, quantity, filled, "   \
+    "id, user_id, market, side, type, time_in_force, status, reason, price, quantity, filled, "    \
     "quote_filled, fee_total, hold, seq, client_order_id, created_at, updated_at"
 
 static int reason_parse(const char *s)
@@ -70,7 +70,7 @@ static bool fill_from_row(const struct config *cfg, struct db_stmt *st, struct f
 }
 
 #define FILL_COLS                                                                                  \
-    "id, market, price, quantity, quote_quantity, taker_side, taker_order_id, maker_order_id, "   \
+    "id, market, price, quantity, quote_quantity, taker_side, taker_order_id, maker_order_id, "    \
     "taker_user_id, maker_user_id, taker_fee, maker_fee, ts"
 
 static bool client_order_id_ok(const char *s)
@@ -93,8 +93,8 @@ static void bad(struct resp *out, enum cg_err e, const char *msg)
 
 void h_order_create(struct req *r, struct resp *out)
 {
-    static const char *const allowed[] = {"market", "side", "type", "quantity", "price",
-                                          "time_in_force", "client_order_id", NULL};
+    static const char *const allowed[] = {
+        "market", "side", "type", "quantity", "price", "time_in_force", "client_order_id", NULL};
     const struct config *cfg = r->app->cfg;
     const struct market_cfg *m;
     const char *s;
@@ -432,8 +432,8 @@ struct held_sum {
 
 void h_admin_invariants(struct req *r, struct resp *out)
 {
-    static const char *sql_open = "SELECT " ORDER_COLS
-                                  " FROM orders WHERE status IN ('new', 'partially_filled')";
+    static const char *sql_open =
+        "SELECT " ORDER_COLS " FROM orders WHERE status IN ('new', 'partially_filled')";
     static const char *sql_bal = "SELECT user_id, asset, held FROM balances WHERE user_id >= 100";
     const struct config *cfg = r->app->cfg;
     struct ledger *sums;
@@ -478,5 +478,6 @@ void h_admin_invariants(struct req *r, struct resp *out)
     if (st)
         db_reset(st);
     ledger_free(sums);
-    resp_json(out, 200, json_pack("{s:b,s:s}", "ok", ok, "detail", ok ? "all invariants hold" : msg));
+    resp_json(out, 200,
+              json_pack("{s:b,s:s}", "ok", ok, "detail", ok ? "all invariants hold" : msg));
 }

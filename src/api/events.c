@@ -70,8 +70,8 @@ void api_render_batch(struct batch *b, void *ctx)
     }
 }
 
-static void push_json(struct app *app, int channel, uint32_t market, uint64_t user_id,
-                      uint64_t seq, int interval, json_t *j)
+static void push_json(struct app *app, int channel, uint32_t market, uint64_t user_id, uint64_t seq,
+                      int interval, json_t *j)
 {
     char *s = json_dumps(j, JSON_COMPACT);
     struct md_msg *m;
@@ -103,8 +103,8 @@ static void publish_book_deltas(struct app *app, const struct batch *b)
                                                             json_amount(c->qty, bs)));
         }
         j = json_pack("{s:s,s:s,s:s,s:I,s:o,s:o}", "channel", "book", "market",
-                      cfg->markets[m].name, "type", "delta", "seq",
-                      (json_int_t)b->tops[m].book_seq, "bids", sides[0], "asks", sides[1]);
+                      cfg->markets[m].name, "type", "delta", "seq", (json_int_t)b->tops[m].book_seq,
+                      "bids", sides[0], "asks", sides[1]);
         push_json(app, MD_BOOK, m, 0, b->tops[m].book_seq, 0, j);
     }
 }
@@ -125,10 +125,10 @@ static void publish_public(struct app *app, const struct batch *b)
                 trades = json_array();
             traded = true;
             json_array_append_new(
-                trades, json_pack("{s:I,s:o,s:o,s:s,s:I}", "id", (json_int_t)f->id, "price",
-                                  json_amount(f->price, qs), "quantity",
-                                  json_amount(f->quantity, bs), "taker_side",
-                                  store_side_name(f->taker_side), "ts", (json_int_t)f->ts));
+                trades,
+                json_pack("{s:I,s:o,s:o,s:s,s:I}", "id", (json_int_t)f->id, "price",
+                          json_amount(f->price, qs), "quantity", json_amount(f->quantity, bs),
+                          "taker_side", store_side_name(f->taker_side), "ts", (json_int_t)f->ts));
         }
         if (trades)
             push_json(app, MD_TRADES, m, 0, 0, 0,
@@ -178,9 +178,9 @@ static void publish_private(struct app *app, const struct batch *b)
         uint64_t uid = b->balances.v[i].user_id;
         json_t *arr = json_array();
         for (; i < b->balances.n && b->balances.v[i].user_id == uid; i++)
-            json_array_append_new(arr, render_balance(cfg, b->balances.v[i].asset,
-                                                      b->balances.v[i].total,
-                                                      b->balances.v[i].held));
+            json_array_append_new(arr,
+                                  render_balance(cfg, b->balances.v[i].asset,
+                                                 b->balances.v[i].total, b->balances.v[i].held));
         if (uid < LEDGER_FIRST_USER_ID) {
             json_decref(arr);
             continue;

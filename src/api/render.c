@@ -16,7 +16,8 @@ json_t *render_order(const struct config *cfg, const struct order *o)
     json_object_set_new(j, "time_in_force", json_string(store_tif_name(o->tif)));
     json_object_set_new(j, "status", json_string(order_status_name(o->status)));
     json_object_set_new(j, "reason", reason ? json_string(reason) : json_null());
-    json_object_set_new(j, "price", o->type == ORDER_LIMIT ? json_amount(o->price, qs) : json_null());
+    json_object_set_new(j, "price",
+                        o->type == ORDER_LIMIT ? json_amount(o->price, qs) : json_null());
     json_object_set_new(j, "quantity", json_amount(o->quantity, bs));
     json_object_set_new(j, "filled_quantity", json_amount(o->filled, bs));
     json_object_set_new(j, "remaining_quantity",
@@ -92,16 +93,17 @@ json_t *render_market(const struct app *app, uint32_t i)
     json_object_set_new(j, "maker_fee", json_amount(m->maker_fee_ppm, 6));
     json_object_set_new(j, "taker_fee", json_amount(m->taker_fee_ppm, 6));
     json_object_set_new(rp, "replay", json_true());
-    json_object_set_new(rp, "kind", json_string(m->replay_kind == REPLAY_L2 ? "l2_depth_and_trades"
-                                                : m->replay_kind == REPLAY_KLINES ? "klines_1h"
-                                                                                  : "none"));
+    json_object_set_new(rp, "kind",
+                        json_string(m->replay_kind == REPLAY_L2       ? "l2_depth_and_trades"
+                                    : m->replay_kind == REPLAY_KLINES ? "klines_1h"
+                                                                      : "none"));
     json_object_set_new(rp, "source", json_string(m->replay_source));
     if (fi && fi->kind) {
         json_object_set_new(rp, "original_start", json_time(fi->first_ms));
         json_object_set_new(rp, "original_end", json_time(fi->last_ms));
         json_object_set_new(rp, "events", json_integer((json_int_t)fi->events));
     }
-    json_object_set_new(j, "data", rp);
+    json_object_set_new(j, "market_data", rp);
     return j;
 }
 

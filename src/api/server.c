@@ -260,8 +260,8 @@ static int write_response(struct pss *p)
     unsigned char *ptr = start;
     unsigned char *end = hdr + sizeof(hdr) - 1;
 
-    if (lws_add_http_common_headers(p->wsi, (unsigned int)p->status, "application/json",
-                                    p->out_len, &ptr, end))
+    if (lws_add_http_common_headers(p->wsi, (unsigned int)p->status, "application/json", p->out_len,
+                                    &ptr, end))
         return -1;
     if (lws_add_http_header_by_name(p->wsi, (const unsigned char *)"cache-control:",
                                     (const unsigned char *)"no-store", 8, &ptr, end))

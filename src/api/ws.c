@@ -17,9 +17,9 @@ struct ws_client {
     struct app *app;
     struct lws *wsi;
     uint64_t user_id;
-    uint32_t subs[MD_BALANCES + 1];      /* bit per market */
-    uint32_t candle_subs[MD_INTERVALS];  /* bit per market */
-    uint64_t book_seq[CFG_MAX_MARKETS];  /* last seq sent per market */
+    uint32_t subs[MD_BALANCES + 1];     /* bit per market */
+    uint32_t candle_subs[MD_INTERVALS]; /* bit per market */
+    uint64_t book_seq[CFG_MAX_MARKETS]; /* last seq sent per market */
     bool orders, balances;
     struct md_msg *q[QUEUE_CAP];
     size_t qhead, qn;
@@ -142,8 +142,8 @@ static void send_balances(struct ws_client *c)
         }
         db_reset(st);
     }
-    send_json(c, json_pack("{s:s,s:s,s:o}", "channel", "balances", "type", "snapshot", "data",
-                           arr));
+    send_json(c,
+              json_pack("{s:s,s:s,s:o}", "channel", "balances", "type", "snapshot", "data", arr));
 }
 
 static int channel_parse(const char *s)
@@ -166,8 +166,9 @@ static void subscribe(struct ws_client *c, json_t *doc, bool on)
     json_t *ack;
 
     if (ch < 0) {
-        send_error(c, CG_EINVAL, "channel must be ticker, trades, book, candles, orders or "
-                                 "balances");
+        send_error(c, CG_EINVAL,
+                   "channel must be ticker, trades, book, candles, orders or "
+                   "balances");
         return;
     }
     if (ch == MD_ORDERS || ch == MD_BALANCES) {
@@ -240,8 +241,8 @@ void ws_client_receive(struct ws_client *c, const char *data, size_t len)
     } else if (!strcmp(op, "auth")) {
         struct auth_claims cl;
         const char *tok = json_string_value(json_object_get(doc, "token"));
-        enum cg_err e = tok ? auth_jwt_verify(c->app->jwt_key, tok, clock_now_ms() / 1000, &cl)
-                            : CG_EAUTH;
+        enum cg_err e =
+            tok ? auth_jwt_verify(c->app->jwt_key, tok, clock_now_ms() / 1000, &cl) : CG_EAUTH;
         if (e != CG_OK) {
             send_error(c, e, NULL);
         } else {

@@ -342,8 +342,8 @@ static void revoke_family(struct db *db, const char *family, int64_t now_ms)
     db_reset(st);
 }
 
-enum cg_err auth_refresh_rotate(struct db *db, const char *token, int64_t now_ms,
-                                uint64_t *user_id, char new_tok[AUTH_TOKEN_HEX])
+enum cg_err auth_refresh_rotate(struct db *db, const char *token, int64_t now_ms, uint64_t *user_id,
+                                char new_tok[AUTH_TOKEN_HEX])
 {
     static const char *sql_find = "SELECT id, user_id, family, expires_at, used_at, revoked_at "
                                   "FROM refresh_tokens WHERE token_hash = ?";
@@ -409,8 +409,7 @@ fail:
     return CG_ESTORE;
 }
 
-enum cg_err auth_refresh_revoke(struct db *db, const char *token, uint64_t user_id,
-                                int64_t now_ms)
+enum cg_err auth_refresh_revoke(struct db *db, const char *token, uint64_t user_id, int64_t now_ms)
 {
     static const char *sql = "SELECT family FROM refresh_tokens WHERE token_hash = ? AND "
                              "user_id = ?";

@@ -82,12 +82,11 @@ enum cg_err auth_refresh_issue(struct db *db, uint64_t user_id, int64_t now_ms,
  * Rotate: the presented token is marked used and a new one of the same family is returned.
  * CG_EAUTH (unknown/expired/revoked), CG_ETOKENREUSE (already used: the family is revoked).
  */
-enum cg_err auth_refresh_rotate(struct db *db, const char *token, int64_t now_ms,
-                                uint64_t *user_id, char new_token[AUTH_TOKEN_HEX])
-    __attribute__((warn_unused_result));
+enum cg_err auth_refresh_rotate(struct db *db, const char *token, int64_t now_ms, uint64_t *user_id,
+                                char new_token[AUTH_TOKEN_HEX]) __attribute__((warn_unused_result));
 /* Revoke the family of `token` if it belongs to user_id. CG_OK or CG_EAUTH. */
-enum cg_err auth_refresh_revoke(struct db *db, const char *token, uint64_t user_id,
-                                int64_t now_ms) __attribute__((warn_unused_result));
+enum cg_err auth_refresh_revoke(struct db *db, const char *token, uint64_t user_id, int64_t now_ms)
+    __attribute__((warn_unused_result));
 
 /* Hex SHA-256 of data (65 bytes out). */
 void auth_sha256_hex(const void *data, size_t len, char out[AUTH_TOKEN_HEX]);

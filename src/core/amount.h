@@ -27,7 +27,8 @@ typedef int64_t amount_t;
  * trailing zeros past the scale are accepted), CG_EOVERFLOW (does not fit int64).
  * On error *out is left unchanged.
  */
-enum cg_err amount_parse(const char *s, int scale, amount_t *out) __attribute__((warn_unused_result));
+enum cg_err amount_parse(const char *s, int scale, amount_t *out)
+    __attribute__((warn_unused_result));
 /* Same as amount_parse on the first `len` bytes of s. */
 enum cg_err amount_parse_n(const char *s, size_t len, int scale, amount_t *out)
     __attribute__((warn_unused_result));

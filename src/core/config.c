@@ -44,8 +44,7 @@ static enum cg_err load_assets(json_t *arr, struct config *cfg, char *errbuf, si
         const char *name = json_string_value(json_object_get(a, "name"));
         json_t *scale = json_object_get(a, "scale");
         if (!sym || strlen(sym) >= sizeof(as->symbol) || !json_is_integer(scale))
-            return cfg_fail(errbuf, errlen, CG_EINVAL, "config: asset needs symbol and scale",
-                            sym);
+            return cfg_fail(errbuf, errlen, CG_EINVAL, "config: asset needs symbol and scale", sym);
         snprintf(as->symbol, sizeof(as->symbol), "%s", sym);
         snprintf(as->name, sizeof(as->name), "%s", name ? name : sym);
         as->scale = (int)json_integer_value(scale);
@@ -119,8 +118,7 @@ static enum cg_err load_market(json_t *m, struct config *cfg, const char *root,
         else if (kind && !strcmp(kind, "klines"))
             mk->replay_kind = REPLAY_KLINES;
         else
-            return cfg_fail(errbuf, errlen, CG_EINVAL, "config: replay.kind is l2 or klines",
-                            name);
+            return cfg_fail(errbuf, errlen, CG_EINVAL, "config: replay.kind is l2 or klines", name);
         snprintf(mk->replay_source, sizeof(mk->replay_source), "%s", src ? src : "");
         if (!json_is_array(files) || json_array_size(files) == 0 ||
             json_array_size(files) > CFG_MAX_FILES)

@@ -24,25 +24,25 @@
 struct asset_cfg {
     char symbol[16];
     char name[48];
-    int scale;              /* decimals of one minor unit */
-    int64_t deposit_limit;  /* per-request paper top-up cap, minor units */
+    int scale;             /* decimals of one minor unit */
+    int64_t deposit_limit; /* per-request paper top-up cap, minor units */
 };
 
 enum replay_kind { REPLAY_NONE = 0, REPLAY_L2 = 1, REPLAY_KLINES = 2 };
 
 struct market_cfg {
-    char name[24];          /* "BTC-USDT" */
-    char symbol[16];        /* "BTCUSDT" (Binance form) */
-    uint32_t base;          /* asset index */
-    uint32_t quote;         /* asset index */
-    int64_t tick_size;      /* quote minor units */
-    int64_t lot_size;       /* base minor units */
-    int64_t min_quantity;   /* base minor units */
-    int64_t max_quantity;   /* base minor units */
-    int64_t min_notional;   /* quote minor units */
+    char name[24];        /* "BTC-USDT" */
+    char symbol[16];      /* "BTCUSDT" (Binance form) */
+    uint32_t base;        /* asset index */
+    uint32_t quote;       /* asset index */
+    int64_t tick_size;    /* quote minor units */
+    int64_t lot_size;     /* base minor units */
+    int64_t min_quantity; /* base minor units */
+    int64_t max_quantity; /* base minor units */
+    int64_t min_notional; /* quote minor units */
     int64_t maker_fee_ppm;
     int64_t taker_fee_ppm;
-    int replay_kind;        /* enum replay_kind */
+    int replay_kind; /* enum replay_kind */
     char replay_source[200];
     char replay_files[CFG_MAX_FILES][CFG_PATH_MAX];
     size_t n_replay_files;
@@ -51,9 +51,9 @@ struct market_cfg {
 };
 
 struct house_cfg {
-    int levels;                  /* L2 mirror: levels per side */
-    int ladder_levels;           /* kline ladder: levels per side */
-    int64_t ladder_step_bps;     /* distance between ladder levels, basis points of price */
+    int levels;                    /* L2 mirror: levels per side */
+    int ladder_levels;             /* kline ladder: levels per side */
+    int64_t ladder_step_bps;       /* distance between ladder levels, basis points of price */
     int64_t ladder_level_notional; /* quote minor units per ladder level */
 };
 

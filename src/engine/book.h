@@ -41,29 +41,29 @@ struct book_level;
 struct order {
     uint64_t id;
     uint64_t user_id;
-    uint64_t seq;           /* time priority: lower seq is earlier in its level's queue */
-    uint32_t market;        /* index into the market table */
-    uint8_t side;           /* enum side */
-    uint8_t type;           /* enum order_type */
-    uint8_t tif;            /* enum order_tif */
-    uint8_t status;         /* enum order_status */
-    uint8_t reason;         /* enum order_reason (engine.h): why it ended as it did */
-    uint8_t house;          /* 1 for the house liquidity provider's quotes (not persisted) */
-    int64_t price;          /* limit price; 0 for market orders */
-    int64_t quantity;       /* original quantity */
-    int64_t remaining;      /* quantity - filled; what rests in the book */
-    int64_t filled;         /* base filled so far */
-    int64_t quote_filled;   /* sum of price x qty of fills, quote minor units */
-    int64_t fee_total;      /* fees charged so far, quote minor units */
-    int64_t hold;           /* amount still reserved for this order (quote for buys, base for sells) */
-    int64_t created_at;     /* ms */
-    int64_t updated_at;     /* ms */
+    uint64_t seq;         /* time priority: lower seq is earlier in its level's queue */
+    uint32_t market;      /* index into the market table */
+    uint8_t side;         /* enum side */
+    uint8_t type;         /* enum order_type */
+    uint8_t tif;          /* enum order_tif */
+    uint8_t status;       /* enum order_status */
+    uint8_t reason;       /* enum order_reason (engine.h): why it ended as it did */
+    uint8_t house;        /* 1 for the house liquidity provider's quotes (not persisted) */
+    int64_t price;        /* limit price; 0 for market orders */
+    int64_t quantity;     /* original quantity */
+    int64_t remaining;    /* quantity - filled; what rests in the book */
+    int64_t filled;       /* base filled so far */
+    int64_t quote_filled; /* sum of price x qty of fills, quote minor units */
+    int64_t fee_total;    /* fees charged so far, quote minor units */
+    int64_t hold;       /* amount still reserved for this order (quote for buys, base for sells) */
+    int64_t created_at; /* ms */
+    int64_t updated_at; /* ms */
     char client_order_id[40];
     /* intrusive links, owned by the book while the order rests */
     struct order *prev;
     struct order *next;
     struct book_level *level;
-    struct order *id_next;  /* id-index chain */
+    struct order *id_next; /* id-index chain */
 };
 
 /* A price level as seen from outside: price and the sum of `remaining` of its orders. */
@@ -121,7 +121,7 @@ size_t book_order_count(const struct book *b);
  * Call fn(o, ctx) for every resting order of `side`, best level first, FIFO within a level.
  * fn must not modify the book.
  */
-void book_foreach(const struct book *b, enum side side, void (*fn)(const struct order *o, void *ctx),
-                  void *ctx);
+void book_foreach(const struct book *b, enum side side,
+                  void (*fn)(const struct order *o, void *ctx), void *ctx);
 
 #endif

@@ -110,8 +110,8 @@ const char *order_status_name(int status)
 
 const char *order_reason_name(int reason)
 {
-    static const char *names[] = {NULL, "canceled_by_user", "self_trade_prevention",
-                                  "no_liquidity", "house_requote"};
+    static const char *names[] = {NULL, "canceled_by_user", "self_trade_prevention", "no_liquidity",
+                                  "house_requote"};
     return (reason > 0 && reason <= REASON_HOUSE_REQUOTE) ? names[reason] : NULL;
 }
 
@@ -477,6 +477,20 @@ static void sim_visit(const struct order *o, void *ctx)
     s->cost += n + engine_fee(n, s->m->taker_fee_ppm);
 }
 
+struct fok_sim {
+    const struct order *taker;
+    int64_t qty;
+};
+
+static void fok_visit(const struct order *o, void *ctx)
+{
+    struct fok_sim *s = ctx;
+    if (s->qty >= s->taker->quantity || o->user_id == s->taker->user_id ||
+        !crosses(s->taker, o->price))
+        return;
+    s->qty += o->remaining;
+}
+
 /* ---- commands ---- */
 
 static void result_order(struct engine *e, struct cmd_result *r, const struct order *o,
@@ -489,8 +503,8 @@ static void result_order(struct engine *e, struct cmd_result *r, const struct or
     r->fill_count = (uint32_t)(e->cur->fills.n - fills_before);
 }
 
-static enum cg_err do_place(struct engine *e, const struct cmd *c, struct cmd_result *r,
-                            bool house, struct order **resting)
+static enum cg_err do_place(struct engine *e, const struct cmd *c, struct cmd_result *r, bool house,
+                            struct order **resting)
 {
     const struct market_cfg *m;
     struct order *o;
@@ -519,6 +533,23 @@ static enum cg_err do_place(struct engine *e, const struct cmd *c, struct cmd_re
     o->created_at = o->updated_at = c->ts;
     o->house = house;
     memcpy(o->client_order_id, c->u.place.client_order_id, sizeof(o->client_order_id));
+    if (o->type == ORDER_LIMIT && o->tif == TIF_FOK) {
+        /* Fill or kill: all of it now, or nothing (the order ends expired, no funds move). */
+        struct fok_sim fs = {o, 0};
+        book_foreach(e->books[o->market], o->side == SIDE_BUY ? SIDE_SELL : SIDE_BUY, fok_visit,
+                     &fs);
+        if (fs.qty < o->quantity) {
+            o->id = e->next_order_id++;
+            o->seq = e->next_seq++;
+            o->status = ORDER_EXPIRED;
+            o->reason = REASON_NO_LIQUIDITY;
+            record_order(e, o);
+            if (r)
+                result_order(e, r, o, fills_before);
+            order_release(e, o);
+            return CG_OK;
+        }
+    }
     if (o->type == ORDER_MARKET && o->side == SIDE_BUY) {
         struct buy_sim s = {o->user_id, e, m, o->quantity, 0, 0};
         book_foreach(e->books[o->market], SIDE_SELL, sim_visit, &s);

@@ -60,7 +60,7 @@ struct cmd {
     uint8_t type;    /* enum cmd_type */
     uint64_t req_id; /* the API request waiting for this command; 0 for none */
     uint64_t user_id;
-    int64_t ts; /* ms, stamped on intake */
+    int64_t ts;                   /* ms, stamped on intake */
     char idem_key[IDEM_KEY_MAX];  /* Idempotency-Key, "" if none */
     char idem_hash[IDEM_KEY_MAX]; /* hex SHA-256 of the request */
     union {
@@ -99,8 +99,8 @@ struct cmd {
 struct fill {
     uint64_t id;
     uint32_t market;
-    int64_t price;      /* the maker's price */
-    int64_t quantity;   /* base minor units */
+    int64_t price;    /* the maker's price */
+    int64_t quantity; /* base minor units */
     int64_t quote_quantity;
     uint8_t taker_side; /* enum side */
     uint64_t taker_order_id;

@@ -212,7 +212,8 @@ bool ledger_check(const struct ledger *lg, char *msg, size_t msglen)
 }
 
 void ledger_foreach(const struct ledger *lg,
-                    void (*fn)(uint64_t user_id, uint32_t asset, const struct balance *b, void *ctx),
+                    void (*fn)(uint64_t user_id, uint32_t asset, const struct balance *b,
+                               void *ctx),
                     void *ctx)
 {
     for (size_t i = 0; i < lg->cap; i++)

@@ -47,9 +47,9 @@ struct posting {
 
 struct journal_entry {
     uint64_t id;
-    uint8_t kind;     /* enum entry_kind */
-    uint64_t ref_id;  /* fill id for trades, 0 otherwise */
-    int64_t ts;       /* ms */
+    uint8_t kind;    /* enum entry_kind */
+    uint64_t ref_id; /* fill id for trades, 0 otherwise */
+    int64_t ts;      /* ms */
     uint32_t n;
     struct posting p[LEDGER_MAX_POSTINGS];
 };
@@ -98,7 +98,8 @@ bool ledger_check(const struct ledger *lg, char *msg, size_t msglen);
 
 /* Visit every account. */
 void ledger_foreach(const struct ledger *lg,
-                    void (*fn)(uint64_t user_id, uint32_t asset, const struct balance *b, void *ctx),
+                    void (*fn)(uint64_t user_id, uint32_t asset, const struct balance *b,
+                               void *ctx),
                     void *ctx);
 
 #endif

@@ -18,7 +18,7 @@ struct feed_market {
     struct feed_info info;
     struct capture *cap;
     struct capture_cursor *cur;
-    size_t next;         /* index of the next capture event */
+    size_t next; /* index of the next capture event */
     int64_t loops;
     struct kline *bars;
     size_t n_bars;
@@ -62,8 +62,8 @@ static bool load_market(struct feed *f, uint32_t i, char *errbuf, size_t errlen)
     } else if (mc->replay_kind == REPLAY_KLINES) {
         err = klines_load(mc->replay_files[0], ps, qs, &fm->bars, &fm->n_bars);
         if (err != CG_OK || fm->n_bars == 0) {
-            snprintf(errbuf, errlen, "feed: %s: cannot load %s (%s)", mc->name,
-                     mc->replay_files[0], cg_err_code(err));
+            snprintf(errbuf, errlen, "feed: %s: cannot load %s (%s)", mc->name, mc->replay_files[0],
+                     cg_err_code(err));
             return false;
         }
         fm->info.first_ms = fm->bars[0].open_time_ms;

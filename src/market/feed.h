@@ -22,10 +22,10 @@
 #include "market/mdata.h"
 
 struct feed_info {
-    int kind;              /* enum replay_kind */
-    int64_t first_ms;      /* original time range of the replayed data, ms */
+    int kind;         /* enum replay_kind */
+    int64_t first_ms; /* original time range of the replayed data, ms */
     int64_t last_ms;
-    uint64_t events;       /* depth diffs + trades, or bars */
+    uint64_t events; /* depth diffs + trades, or bars */
 };
 
 struct feed;

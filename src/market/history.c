@@ -39,8 +39,8 @@ static enum cg_err put_candle(struct db *db, const char *market, const char *int
     return db_step(st) == DB_DONE ? CG_OK : CG_ESTORE;
 }
 
-static enum cg_err record(struct db *db, const char *market, const char *interval,
-                          const char *path, const struct kline *k, size_t n)
+static enum cg_err record(struct db *db, const char *market, const char *interval, const char *path,
+                          const struct kline *k, size_t n)
 {
     static const char *sql = "INSERT OR REPLACE INTO history_imports (market, interval, path, "
                              "rows, first_ms, last_ms) VALUES (?,?,?,?,?,?)";

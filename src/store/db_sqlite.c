@@ -31,8 +31,8 @@ enum cg_err db_open(const char *url, struct db **out)
     struct db *db = calloc(1, sizeof(*db));
     if (!db)
         return CG_ENOMEM;
-    if (sqlite3_open_v2(url, &db->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                                          SQLITE_OPEN_NOMUTEX,
+    if (sqlite3_open_v2(url, &db->h,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
         log_error("db: open %s: %s", url, db->h ? sqlite3_errmsg(db->h) : "out of memory");
         sqlite3_close(db->h);

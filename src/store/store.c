@@ -14,8 +14,8 @@ struct store {
     const struct config *cfg;
     struct store_hooks hooks;
     pthread_mutex_t mu;
-    pthread_cond_t cv;     /* batches queued / stop */
-    pthread_cond_t space;  /* room in the queue */
+    pthread_cond_t cv;    /* batches queued / stop */
+    pthread_cond_t space; /* room in the queue */
     struct batch **q;
     size_t head, n;
     bool running, started, inject;
@@ -210,7 +210,8 @@ static enum cg_err write_order(struct store *s, const struct order *o)
 
 static enum cg_err write_entry(struct store *s, const struct journal_entry *je)
 {
-    static const char *sql_e = "INSERT INTO journal_entries (id, kind, ref_id, ts) VALUES (?,?,?,?)";
+    static const char *sql_e =
+        "INSERT INTO journal_entries (id, kind, ref_id, ts) VALUES (?,?,?,?)";
     static const char *sql_p =
         "INSERT INTO postings (entry_id, user_id, asset, amount) VALUES (?,?,?,?)";
     struct db_stmt *st = db_prepare(s->db, sql_e);
@@ -453,8 +454,8 @@ bool store_check_ledger(struct db *db, char *msg, size_t msglen)
     }
     if (db_step(st) == DB_ROW) {
         snprintf(msg, msglen, "balance of user %lld in %s is %lld but its postings sum to %lld",
-                 (long long)db_col_int64(st, 0), db_col_text(st, 1),
-                 (long long)db_col_int64(st, 2), (long long)db_col_int64(st, 3));
+                 (long long)db_col_int64(st, 0), db_col_text(st, 1), (long long)db_col_int64(st, 2),
+                 (long long)db_col_int64(st, 3));
         ok = false;
     }
     db_reset(st);
@@ -474,9 +475,9 @@ enum cg_err store_recover(struct db *db, const struct config *cfg, struct engine
     size_t n_orders = 0;
     enum db_step rc;
 
-    engine_set_ids(e, (uint64_t)meta_get(db, "next_order_id", 1),
-                   (uint64_t)meta_get(db, "next_fill_id", 1),
-                   (uint64_t)meta_get(db, "next_entry_id", 1), (uint64_t)meta_get(db, "next_seq", 1));
+    engine_set_ids(
+        e, (uint64_t)meta_get(db, "next_order_id", 1), (uint64_t)meta_get(db, "next_fill_id", 1),
+        (uint64_t)meta_get(db, "next_entry_id", 1), (uint64_t)meta_get(db, "next_seq", 1));
     if (!store_check_ledger(db, msg, msglen))
         return CG_ESTORE;
     st = db_prepare(db, sql_bal);

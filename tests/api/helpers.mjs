@@ -1,0 +1,234 @@
+// Test harness: start a real coinage server on loopback with its own data directory (a copy of
+// a template store that already holds the imported history), and talk to it over real HTTP and
+// WebSocket.
+import { spawn, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import assert from 'node:assert/strict';
+import WebSocket from 'ws';
+
+const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
+export const BIN = process.env.COINAGE_BIN || path.join(ROOT, 'build', 'coinage');
+const TEMPLATE = path.join(ROOT, 'build', 'test-template');
+
+export const ADMIN_EMAIL = 'admin@coinage.test';
+export const ADMIN_PASSWORD = 'sup3r-secret-pass';
+
+function ensureTemplate() {
+  if (fs.existsSync(path.join(TEMPLATE, 'coinage.db'))) return;
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cg-template-'));
+  execFileSync(BIN, ['import', '--data-dir', tmp], { cwd: ROOT, stdio: 'pipe' });
+  execFileSync(BIN, ['user', 'add', '--admin', '--email', ADMIN_EMAIL, '--password', ADMIN_PASSWORD,
+    '--data-dir', tmp], { cwd: ROOT, stdio: 'pipe' });
+  fs.mkdirSync(path.dirname(TEMPLATE), { recursive: true });
+  try {
+    fs.renameSync(tmp, TEMPLATE);
+  } catch (e) {
+    if (!fs.existsSync(path.join(TEMPLATE, 'coinage.db'))) throw e;
+  }
+}
+
+async function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+export function newDataDir() {
+  ensureTemplate();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cg-data-'));
+  fs.copyFileSync(path.join(TEMPLATE, 'coinage.db'), path.join(dir, 'coinage.db'));
+  return dir;
+}
+
+// Start a server. opts: { speed, dataDir, env }. Returns a handle with base URLs and stop/kill.
+export async function startServer(opts = {}) {
+  const dataDir = opts.dataDir || newDataDir();
+  const port = await freePort();
+  const args = ['serve', '--port', String(port), '--data-dir', dataDir,
+    '--replay-speed', String(opts.speed ?? 1)];
+  const proc = spawn(BIN, args, {
+    cwd: ROOT,
+    env: { ...process.env, COINAGE_AUTH_RATE: '100000', ...(opts.env || {}) },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let log = '';
+  proc.stderr.on('data', (d) => { log += d.toString(); });
+  const exited = new Promise((resolve) => proc.on('exit', (code, sig) => resolve({ code, sig })));
+  const srv = {
+    port, dataDir, proc, exited,
+    base: `http://127.0.0.1:${port}`,
+    ws: `ws://127.0.0.1:${port}/ws`,
+    log: () => log,
+    async stop() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return exited;
+      proc.kill('SIGTERM');
+      const r = await exited;
+      assert.ok(!/ERROR: AddressSanitizer|runtime error:/.test(log), `sanitizer report:\n${log}`);
+      return r;
+    },
+    async kill() {
+      proc.kill('SIGKILL');
+      return exited;
+    },
+  };
+  const deadline = Date.now() + 60000;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`coinage exited early:\n${log}`);
+    try {
+      const r = await fetch(`${srv.base}/health`);
+      if (r.status === 200) {
+        // wait until the replay has quoted the BTC book
+        const b = await (await fetch(`${srv.base}/api/v1/markets/BTC-USDT/book?depth=1`)).json();
+        if (b.bids.length && b.asks.length) break;
+      }
+    } catch (e) { /* not up yet */ }
+    if (Date.now() > deadline) throw new Error(`coinage did not start:\n${log}`);
+    await sleep(100);
+  }
+  return srv;
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export async function api(srv, method, p, { token, body, headers, raw } = {}) {
+  const h = { ...(headers || {}) };
+  if (token) h.authorization = `Bearer ${token}`;
+  let payload;
+  if (raw !== undefined) payload = raw;
+  else if (body !== undefined) { payload = JSON.stringify(body); h['content-type'] = 'application/json'; }
+  const r = await fetch(srv.base + p, { method, headers: h, body: payload });
+  const text = await r.text();
+  let json;
+  try { json = text ? JSON.parse(text) : null; } catch { json = { unparsed: text }; }
+  return { status: r.status, body: json, headers: r.headers };
+}
+
+let userSeq = 0;
+export async function newUser(srv, label = 'u') {
+  const email = `${label}${process.pid}x${++userSeq}x${Date.now()}@example.com`;
+  const password = 'long-enough-pass-9';
+  const reg = await api(srv, 'POST', '/api/v1/auth/register', { body: { email, password } });
+  assert.equal(reg.status, 201, JSON.stringify(reg.body));
+  return login(srv, email, password);
+}
+
+export async function login(srv, email, password) {
+  const r = await api(srv, 'POST', '/api/v1/auth/login', { body: { email, password } });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  return { email, password, token: r.body.access_token, refresh: r.body.refresh_token, id: r.body.user_id };
+}
+
+export async function adminToken(srv) {
+  return (await login(srv, ADMIN_EMAIL, ADMIN_PASSWORD)).token;
+}
+
+let keySeq = 0;
+export async function deposit(srv, user, asset, amount) {
+  const r = await api(srv, 'POST', '/api/v1/deposits', {
+    token: user.token, body: { asset, amount },
+    headers: { 'idempotency-key': `dep-${process.pid}-${++keySeq}-${Date.now()}` },
+  });
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  return r.body;
+}
+
+// Exact decimal strings <-> BigInt minor units.
+export function minor(s, scale = 8) {
+  assert.equal(typeof s, 'string', `expected a decimal string, got ${s}`);
+  const neg = s.startsWith('-');
+  const [i, f = ''] = (neg ? s.slice(1) : s).split('.');
+  assert.ok(f.length <= scale, `${s} has more than ${scale} decimals`);
+  const v = BigInt(i + f.padEnd(scale, '0'));
+  return neg ? -v : v;
+}
+
+export async function balances(srv, user) {
+  const r = await api(srv, 'GET', '/api/v1/balances', { token: user.token });
+  assert.equal(r.status, 200);
+  const out = {};
+  for (const b of r.body.data) out[b.asset] = b;
+  return out;
+}
+
+export async function openOrders(srv, user) {
+  const r = await api(srv, 'GET', '/api/v1/orders?status=open&limit=500', { token: user.token });
+  assert.equal(r.status, 200);
+  return r.body.data;
+}
+
+export async function waitFor(fn, timeoutMs = 30000, what = 'condition') {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+// The house rules, checked through the API: the store's ledger sums to zero per asset and every
+// user's held equals what open orders reserve (admin endpoint), and for the given users: no
+// negative balance, held == sum of open orders' held, available + held == total.
+export async function assertInvariants(srv, users = []) {
+  const admin = await adminToken(srv);
+  const inv = await api(srv, 'GET', '/api/v1/admin/invariants', { token: admin });
+  assert.equal(inv.status, 200);
+  assert.equal(inv.body.ok, true, inv.body.detail);
+  for (const u of users) {
+    const bal = await balances(srv, u);
+    const orders = await openOrders(srv, u);
+    const reserved = {};
+    for (const o of orders) {
+      const [base, quote] = o.market.split('-');
+      const asset = o.side === 'buy' ? quote : base;
+      reserved[asset] = (reserved[asset] || 0n) + minor(o.held, asset === 'DOGE' ? 6 : 8);
+    }
+    for (const [asset, b] of Object.entries(bal)) {
+      const sc = asset === 'DOGE' ? 6 : 8;
+      assert.ok(minor(b.total, sc) >= 0n, `${asset} total negative`);
+      assert.ok(minor(b.available, sc) >= 0n, `${asset} available negative`);
+      assert.equal(minor(b.available, sc) + minor(b.held, sc), minor(b.total, sc));
+      assert.equal(minor(b.held, sc), reserved[asset] || 0n, `${asset} held vs open orders`);
+    }
+  }
+}
+
+// A WebSocket client that collects every message.
+export async function wsConnect(srv) {
+  const ws = new WebSocket(srv.ws);
+  const msgs = [];
+  const waiters = [];
+  ws.on('message', (d) => {
+    const m = JSON.parse(d.toString());
+    msgs.push(m);
+    for (const w of [...waiters]) {
+      if (w.pred(m)) { waiters.splice(waiters.indexOf(w), 1); clearTimeout(w.timer); w.resolve(m); }
+    }
+  });
+  await new Promise((resolve, reject) => { ws.on('open', resolve); ws.on('error', reject); });
+  return {
+    ws, msgs,
+    send: (o) => ws.send(JSON.stringify(o)),
+    next(pred, timeoutMs = 15000) {
+      const found = msgs.find(pred);
+      if (found) return Promise.resolve(found);
+      return new Promise((resolve, reject) => {
+        const w = { pred, resolve };
+        waiters.push(w);
+        w.timer = setTimeout(() => {
+          waiters.splice(waiters.indexOf(w), 1);
+          reject(new Error('ws: timed out waiting for a message'));
+        }, timeoutMs);
+      });
+    },
+    close: () => ws.close(),
+  };
+}
