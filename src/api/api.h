@@ -157,6 +157,7 @@ void h_fills(struct req *r, struct resp *out);
 void h_markets(struct req *r, struct resp *out);
 void h_market(struct req *r, struct resp *out);
 void h_ticker(struct req *r, struct resp *out);
+void h_tickers(struct req *r, struct resp *out);
 void h_book(struct req *r, struct resp *out);
 void h_trades(struct req *r, struct resp *out);
 void h_candles(struct req *r, struct resp *out);

@@ -66,6 +66,18 @@ json_t *render_book_snapshot(struct app *app, uint32_t m, size_t depth)
                      (json_int_t)seq, "bids", bids, "asks", asks, "ts", (json_int_t)clock_now_ms());
 }
 
+void h_tickers(struct req *r, struct resp *out)
+{
+    json_t *arr = json_array();
+    int64_t now = clock_now_ms();
+    for (uint32_t i = 0; i < r->app->cfg->n_markets; i++) {
+        struct md_ticker t;
+        mdata_ticker(r->app->md, i, now, &t);
+        json_array_append_new(arr, render_ticker(r->app, i, &t));
+    }
+    resp_json(out, 200, json_pack("{s:o}", "data", arr));
+}
+
 void h_book(struct req *r, struct resp *out)
 {
     const char *d = req_query(r, "depth");

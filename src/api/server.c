@@ -146,6 +146,7 @@ static const struct route routes[] = {
     {HM_DELETE, "/api/v1/orders/*", h_order_cancel},
     {HM_GET, "/api/v1/fills", h_fills},
     {HM_GET, "/api/v1/markets", h_markets},
+    {HM_GET, "/api/v1/tickers", h_tickers},
     {HM_GET, "/api/v1/markets/*", h_market},
     {HM_GET, "/api/v1/markets/*/ticker", h_ticker},
     {HM_GET, "/api/v1/markets/*/book", h_book},

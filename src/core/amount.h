@@ -24,7 +24,8 @@ typedef int64_t amount_t;
  * Accepts an optional leading '-', digits, and an optional '.' followed by digits. No exponent,
  * no spaces, no leading '+', at least one digit before the point ("0.5", not ".5").
  * Returns CG_OK, CG_EAMOUNT (syntax), CG_ESCALE (more significant decimals than `scale`;
- * trailing zeros past the scale are accepted), CG_EOVERFLOW (does not fit int64).
+ * trailing zeros past the scale are accepted), CG_EOVERFLOW (outside -INT64_MAX..INT64_MAX:
+ * the range is kept symmetric so that negating an amount is always safe).
  * On error *out is left unchanged.
  */
 enum cg_err amount_parse(const char *s, int scale, amount_t *out)

@@ -3,7 +3,7 @@
  * (price-time priority), and an id index for O(1) lookup on cancel.
  *
  * The book only stores and orders resting orders; matching, holds and fees live in engine.c,
- * which walks the book with book_best()/book_fill()/book_remove().
+ * which walks the book with book_best()/book_reduce()/book_remove().
  *
  * Ownership: orders are owned by the caller (the engine allocates them from its pool); the book
  * links them intrusively (prev/next/level) and never frees them.

@@ -228,6 +228,8 @@ static void order_release(struct engine *e, struct order *o)
     e->free_orders = o;
 }
 
+static void touch(struct engine *e, uint32_t market, int side, int64_t price);
+
 enum cg_err engine_restore_order(struct engine *e, const struct order *src)
 {
     struct order *o;
@@ -242,6 +244,8 @@ enum cg_err engine_restore_order(struct engine *e, const struct order *src)
         order_release(e, o);
         return CG_ENOMEM;
     }
+    /* the first batch after recovery publishes the restored levels to the read models */
+    touch(e, o->market, o->side, o->price);
     return CG_OK;
 }
 
