@@ -2,6 +2,7 @@
  * /api/v1/auth/... and /me. Password hashing (argon2id, ~0.1 s) and token writes run on the auth
  * worker thread with its own db connection, so the network thread never blocks on them.
  */
+#include <ctype.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -223,6 +224,8 @@ static void credential_job(struct req *r, struct resp *out, int kind)
         return;
     }
     json_decref(doc);
+    for (char *c = j->email; *c; c++)
+        *c = (char)tolower((unsigned char)*c);
     if (kind == JOB_REGISTER) {
         if (!auth_email_valid(j->email)) {
             resp_error(out, CG_EINVAL, "email is not a valid address");
@@ -260,6 +263,14 @@ static void token_job(struct req *r, struct resp *out, int kind)
         abort();
     j->kind = kind;
     j->user_id = r->claims.user_id;
+    if (json_is_string(json_object_get(doc, "refresh_token")) &&
+        json_string_length(json_object_get(doc, "refresh_token")) >= sizeof(j->token)) {
+        /* not one of ours: refresh tokens are 64 hex characters */
+        resp_error(out, CG_EAUTH, "invalid refresh token");
+        free(j);
+        json_decref(doc);
+        return;
+    }
     if (!copy_str(doc, "refresh_token", j->token, sizeof(j->token), out)) {
         free(j);
         json_decref(doc);

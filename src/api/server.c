@@ -24,7 +24,9 @@ struct pss {
     char *body;
     size_t body_len;
     bool too_large;
-    bool waiting; /* registered in the pending table */
+    bool dispatched;  /* this transaction's request went to its handler */
+    bool close_after; /* close the connection once the response is written */
+    bool waiting;     /* registered in the pending table */
     bool ready;
     int status;
     bool replayed;
@@ -104,7 +106,7 @@ static void http_reset(struct pss *p)
     p->body = NULL;
     p->out = NULL;
     p->body_len = p->out_len = 0;
-    p->too_large = p->ready = p->replayed = false;
+    p->too_large = p->ready = p->replayed = p->dispatched = p->close_after = false;
     p->status = 0;
 }
 
@@ -206,6 +208,7 @@ static void dispatch(struct app *app, struct pss *p)
 
     if (!r)
         abort();
+    p->dispatched = true;
     r->app = app;
     r->method = p->method;
     r->path = p->path;
@@ -276,6 +279,8 @@ static int write_response(struct pss *p)
     if (p->out_len &&
         lws_write(p->wsi, p->out + LWS_PRE, p->out_len, LWS_WRITE_HTTP_FINAL) != (int)p->out_len)
         return -1;
+    if (p->close_after)
+        return -1;
     http_reset(p);
     if (lws_http_transaction_completed(p->wsi))
         return -1;
@@ -341,15 +346,29 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         http_reset(p);
         p->method = method_of(wsi);
         snprintf(p->path, sizeof(p->path), "%s", (const char *)in);
-        if (lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
+        bool has_len = lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0;
+        bool chunked = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
+        if (has_len)
             clen = strtol(cl, NULL, 10);
         if (clen > API_MAX_BODY)
             p->too_large = true;
-        if (clen <= 0 || (p->method != HM_POST && p->method != HM_PUT && p->method != HM_PATCH))
+        if (chunked && !has_len) {
+            /* libwebsockets does not decode chunked request bodies: refuse, and close the
+             * connection so its unread body is not taken for the next request */
+            char *body = json_error_body(CG_ELENGTH, NULL);
+            p->dispatched = true;
+            p->close_after = true;
+            set_response(p, cg_err_http_status(CG_ELENGTH), body, false);
+            free(body);
+            return 0;
+        }
+        if ((p->method != HM_POST && p->method != HM_PUT && p->method != HM_PATCH) || clen <= 0)
             dispatch(app, p);
         return 0;
     }
     case LWS_CALLBACK_HTTP_BODY:
+        if (!in || len == 0 || p->dispatched)
+            return 0;
         if (p->too_large || p->body_len + len > API_MAX_BODY) {
             p->too_large = true;
             return 0;
@@ -365,7 +384,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         }
         return 0;
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-        dispatch(app, p);
+        if (!p->dispatched)
+            dispatch(app, p);
         return 0;
     case LWS_CALLBACK_HTTP_WRITEABLE:
         if (!p->ready)

@@ -50,7 +50,7 @@ json_t *req_json_object(struct req *r, struct resp *out, const char *const *allo
         resp_error(out, CG_EJSON, "a JSON object body is required");
         return NULL;
     }
-    doc = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    doc = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (!doc) {
         char msg[200];
         snprintf(msg, sizeof(msg), "malformed JSON: %s", jerr.text);

@@ -51,6 +51,9 @@ static const struct err_info err_table[CG_ERR_COUNT] = {
     [CG_EDUPCLIENTID] = {"duplicate_client_order_id", "this client_order_id is already in use",
                          409},
     [CG_EBUSY] = {"server_busy", "the server is busy; retry later", 503},
+    [CG_ELENGTH] = {"length_required",
+                    "send the request body with a Content-Length (chunked bodies are not read)",
+                    411},
 };
 
 const char *cg_err_code(enum cg_err e)

@@ -45,6 +45,7 @@ enum cg_err {
     CG_EINTERNAL,    /* "internal_error" */
     CG_EDUPCLIENTID, /* "duplicate_client_order_id" */
     CG_EBUSY,        /* "server_busy": queue full */
+    CG_ELENGTH,      /* "length_required": a request body needs a Content-Length */
     CG_ERR_COUNT
 };
 
