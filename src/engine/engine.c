@@ -563,7 +563,10 @@ static enum cg_err do_place(struct engine *e, const struct cmd *c, struct cmd_re
         }
         need = s.cost;
     } else if (o->type == ORDER_MARKET) {
-        if (!book_best(e->books[o->market], SIDE_BUY)) {
+        /* any bid from another participant (own bids would only be canceled as self-trades) */
+        struct fok_sim fs = {o, 0};
+        book_foreach(e->books[o->market], SIDE_BUY, fok_visit, &fs);
+        if (fs.qty == 0) {
             order_release(e, o);
             return CG_ELIQUIDITY;
         }
@@ -745,8 +748,8 @@ static void house_ladder(struct engine *e, uint32_t market, int64_t price, int64
         int64_t off = (int64_t)((__int128)price * h->ladder_step_bps * k / 10000);
         int64_t bp = price - off;
         int64_t ap = price + off;
-        if (off < m->tick_size)
-            off = m->tick_size * k;
+        if (off < m->tick_size * k)
+            off = m->tick_size * k; /* at least one tick between levels */
         bp = price - off;
         ap = price + off;
         bp -= bp % m->tick_size;
@@ -772,6 +775,11 @@ static void process(struct engine *e, const struct cmd *c)
     struct cmd_result r;
     enum cg_err err = CG_OK;
 
+    if ((c->type == CMD_FEED_BOOK || c->type == CMD_FEED_PRICE) &&
+        (c->u.feed_book.market >= e->cfg->n_markets ||
+         (c->type == CMD_FEED_BOOK && (c->u.feed_book.n_bids > ENGINE_FEED_LEVELS ||
+                                       c->u.feed_book.n_asks > ENGINE_FEED_LEVELS))))
+        return;
     if (c->type == CMD_FEED_BOOK) {
         house_sync(e, c->u.feed_book.market, c->u.feed_book.bids, c->u.feed_book.n_bids,
                    c->u.feed_book.asks, c->u.feed_book.n_asks, c->ts);

@@ -106,7 +106,7 @@ bool ledger_is_issuer(uint64_t user_id)
 enum cg_err ledger_hold(struct ledger *lg, uint64_t user_id, uint32_t asset, int64_t amount)
 {
     struct account *a;
-    if (amount <= 0 || asset >= lg->n_assets)
+    if (amount <= 0 || asset >= lg->n_assets || user_id == 0)
         return CG_EINVAL;
     a = find_slot(lg->slots, lg->cap, user_id, asset);
     if (!a->user_id || a->b.total - a->b.held < amount)
@@ -133,7 +133,7 @@ enum cg_err ledger_post(struct ledger *lg, struct journal_entry *e)
         return CG_EINVAL;
     for (uint32_t i = 0; i < e->n; i++) {
         const struct posting *p = &e->p[i];
-        if (p->asset >= lg->n_assets || p->asset >= 64 || p->from_held < 0 ||
+        if (p->user_id == 0 || p->asset >= lg->n_assets || p->asset >= 64 || p->from_held < 0 ||
             (p->from_held > 0 && p->from_held > -p->amount))
             return CG_EINVAL;
         if (__builtin_add_overflow(sums[p->asset], p->amount, &sums[p->asset]))
@@ -142,18 +142,14 @@ enum cg_err ledger_post(struct ledger *lg, struct journal_entry *e)
     for (size_t a = 0; a < lg->n_assets && a < 64; a++)
         if (sums[a] != 0)
             return CG_EINVAL;
-    /* Create accounts first (the only step that can fail for memory), then check, then apply. */
-    for (uint32_t i = 0; i < e->n; i++)
-        if (!get_or_add(lg, e->p[i].user_id, e->p[i].asset))
-            return CG_ENOMEM;
-    for (uint32_t i = 0; i < e->n; i++)
-        acc[i] = find_slot(lg->slots, lg->cap, e->p[i].user_id, e->p[i].asset);
-    /* Postings to one account within an entry are applied in order; check the running result. */
+    /* Check every posting's running result on the current balances (a missing account is
+     * zero), and only then create accounts and apply: a refused entry changes nothing. */
     for (uint32_t i = 0; i < e->n; i++) {
-        int64_t total = acc[i]->b.total;
-        int64_t held = acc[i]->b.held;
+        const struct balance *b = ledger_get(lg, e->p[i].user_id, e->p[i].asset);
+        int64_t total = b ? b->total : 0;
+        int64_t held = b ? b->held : 0;
         for (uint32_t j = 0; j <= i; j++) {
-            if (acc[j] != acc[i])
+            if (e->p[j].user_id != e->p[i].user_id || e->p[j].asset != e->p[i].asset)
                 continue;
             if (__builtin_add_overflow(total, e->p[j].amount, &total))
                 return CG_EOVERFLOW;
@@ -164,6 +160,11 @@ enum cg_err ledger_post(struct ledger *lg, struct journal_entry *e)
         if (!ledger_is_issuer(e->p[i].user_id) && (total < 0 || total < held))
             return CG_EFUNDS;
     }
+    for (uint32_t i = 0; i < e->n; i++)
+        if (!get_or_add(lg, e->p[i].user_id, e->p[i].asset))
+            return CG_ENOMEM;
+    for (uint32_t i = 0; i < e->n; i++)
+        acc[i] = find_slot(lg->slots, lg->cap, e->p[i].user_id, e->p[i].asset);
     for (uint32_t i = 0; i < e->n; i++) {
         acc[i]->b.total += e->p[i].amount;
         acc[i]->b.held -= e->p[i].from_held;
@@ -175,7 +176,7 @@ enum cg_err ledger_restore(struct ledger *lg, uint64_t user_id, uint32_t asset, 
                            int64_t held)
 {
     struct account *a;
-    if (asset >= lg->n_assets)
+    if (asset >= lg->n_assets || user_id == 0)
         return CG_EINVAL;
     a = get_or_add(lg, user_id, asset);
     if (!a)

@@ -78,7 +78,8 @@ enum cg_err ledger_hold(struct ledger *lg, uint64_t user_id, uint32_t asset, int
 void ledger_release(struct ledger *lg, uint64_t user_id, uint32_t asset, int64_t amount);
 
 /*
- * Apply a journal entry. Postings must sum to zero per asset (else CG_EINVAL). A negative
+ * Apply a journal entry. Postings must sum to zero per asset and name real accounts (user id
+ * > 0), else CG_EINVAL. A negative
  * posting with `from_held` > 0 consumes that much of the account's hold first (trade settlement
  * of an order's reservation). Fails with CG_EFUNDS if a non-issuer account would end with
  * total < held or total < 0. On error nothing changes.
