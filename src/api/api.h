@@ -153,6 +153,8 @@ void h_order_create(struct req *r, struct resp *out);
 void h_orders_list(struct req *r, struct resp *out);
 void h_order_get(struct req *r, struct resp *out);
 void h_order_cancel(struct req *r, struct resp *out);
+void h_order_amend(struct req *r, struct resp *out);
+void h_orders_cancel_all(struct req *r, struct resp *out);
 void h_fills(struct req *r, struct resp *out);
 void h_markets(struct req *r, struct resp *out);
 void h_market(struct req *r, struct resp *out);

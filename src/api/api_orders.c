@@ -11,7 +11,7 @@
 
 static int reason_parse(const char *s)
 {
-    for (int i = 1; i <= REASON_HOUSE_REQUOTE; i++)
+    for (int i = 1; i <= REASON_FILL_OR_KILL; i++)
         if (s && !strcmp(s, order_reason_name(i)))
             return i;
     return REASON_NONE;
@@ -45,6 +45,13 @@ static bool order_from_row(const struct config *cfg, struct db_stmt *st, struct 
         snprintf(o->client_order_id, sizeof(o->client_order_id), "%s", coid);
     o->created_at = db_col_int64(st, 16);
     o->updated_at = db_col_int64(st, 17);
+    o->stop_price = db_col_int64(st, 18);
+    o->quote_quantity = db_col_int64(st, 19);
+    o->post_only = (uint8_t)db_col_int64(st, 20);
+    o->stp =
+        (uint8_t)(store_stp_parse(db_col_text(st, 21)) < 0 ? 0
+                                                           : store_stp_parse(db_col_text(st, 21)));
+    o->triggered = (uint8_t)db_col_int64(st, 22);
     return true;
 }
 
@@ -91,10 +98,86 @@ static void bad(struct resp *out, enum cg_err e, const char *msg)
         out->status = 400; /* a bad field in a body is a 400, not a missing resource */
 }
 
+static bool opt_bool(json_t *doc, const char *key, bool *v, struct resp *out)
+{
+    json_t *j = json_object_get(doc, key);
+    char msg[80];
+    if (!j)
+        return true;
+    if (!json_is_boolean(j)) {
+        snprintf(msg, sizeof(msg), "'%s' must be true or false", key);
+        bad(out, CG_ETYPE, msg);
+        return false;
+    }
+    *v = json_is_true(j);
+    return true;
+}
+
+/* Check price/stop_price against the tick; CG_OK or a response. */
+static bool on_tick(const struct market_cfg *m, int qs, int64_t v, const char *field,
+                    struct resp *out)
+{
+    char tick[AMOUNT_STR_MAX];
+    char msg[160];
+    if (v % m->tick_size == 0)
+        return true;
+    snprintf(msg, sizeof(msg), "%s must be a multiple of the tick size %s", field,
+             amount_format(m->tick_size, qs, true, tick));
+    bad(out, CG_ETICK, msg);
+    return false;
+}
+
+static bool check_notional(const struct config *cfg, const struct market_cfg *m, int64_t price,
+                           int64_t qty, struct resp *out)
+{
+    int bs = cfg->assets[m->base].scale;
+    int qs = cfg->assets[m->quote].scale;
+    int64_t notional = 0;
+    bool exact;
+    char mn[AMOUNT_STR_MAX];
+    char msg[160];
+    if (amount_notional(price, qty, bs, &notional, &exact) != CG_OK || notional > INT64_MAX / 2) {
+        bad(out, CG_EOVERFLOW, NULL);
+        return false;
+    }
+    if (notional >= m->min_notional)
+        return true;
+    snprintf(msg, sizeof(msg), "price x quantity must be at least %s %s",
+             amount_format(m->min_notional, qs, true, mn), cfg->assets[m->quote].symbol);
+    bad(out, CG_EMINNOTIONAL, msg);
+    return false;
+}
+
+static bool check_quantity(const struct config *cfg, const struct market_cfg *m, json_t *v,
+                           int64_t *qty, struct resp *out)
+{
+    int bs = cfg->assets[m->base].scale;
+    char lot[AMOUNT_STR_MAX];
+    char msg[160];
+    if (!req_amount(v, "quantity", bs, false, qty, out)) {
+        if (out->status == 404)
+            out->status = 400;
+        return false;
+    }
+    if (*qty % m->lot_size != 0) {
+        snprintf(msg, sizeof(msg), "quantity must be a multiple of the lot size %s",
+                 amount_format(m->lot_size, bs, true, lot));
+        bad(out, CG_ELOT, msg);
+        return false;
+    }
+    if (*qty < m->min_quantity || *qty > m->max_quantity) {
+        bad(out, CG_EMINQTY, NULL);
+        return false;
+    }
+    return true;
+}
+
 void h_order_create(struct req *r, struct resp *out)
 {
     static const char *const allowed[] = {
-        "market", "side", "type", "quantity", "price", "time_in_force", "client_order_id", NULL};
+        "market",          "side",       "type",          "quantity",  "price",
+        "quote_quantity",  "stop_price", "time_in_force", "post_only", "self_trade_prevention",
+        "client_order_id", NULL};
     const struct config *cfg = r->app->cfg;
     const struct market_cfg *m;
     const char *s;
@@ -104,12 +187,14 @@ void h_order_create(struct req *r, struct resp *out)
     int side;
     int type;
     int tif = TIF_GTC;
-    int64_t qty;
+    int stp = STP_EXPIRE_MAKER;
+    bool post_only = false;
+    int64_t qty = 0;
+    int64_t quote_qty = 0;
     int64_t price = 0;
-    int bs;
+    int64_t stop_price = 0;
     int qs;
     struct cmd *c;
-    char msg[160];
 
     if (!req_auth(r, out, ROLE_TRADER))
         return;
@@ -127,7 +212,6 @@ void h_order_create(struct req *r, struct resp *out)
         goto out;
     }
     m = &cfg->markets[mi];
-    bs = cfg->assets[m->base].scale;
     qs = cfg->assets[m->quote].scale;
     side = store_side_parse(json_string_value(json_object_get(doc, "side")));
     if (side < 0) {
@@ -136,71 +220,81 @@ void h_order_create(struct req *r, struct resp *out)
     }
     type = store_type_parse(json_string_value(json_object_get(doc, "type")));
     if (type < 0) {
-        bad(out, CG_EINVAL, "'type' must be \"limit\" or \"market\"");
+        bad(out, CG_EINVAL,
+            "'type' must be limit, market, stop_loss, stop_loss_limit, take_profit or "
+            "take_profit_limit");
         goto out;
     }
     v = json_object_get(doc, "time_in_force");
     if (v) {
         tif = store_tif_parse(json_string_value(v));
-        if (tif < 0 || (type == ORDER_MARKET && tif != TIF_IOC)) {
+        if (tif < 0 || (order_type_is_market(type) && tif != TIF_IOC)) {
             bad(out, CG_EINVAL,
-                type == ORDER_MARKET ? "market orders are ioc"
-                                     : "'time_in_force' must be \"gtc\", \"ioc\" or \"fok\"");
+                order_type_is_market(type) ? "market orders are ioc"
+                                           : "'time_in_force' must be \"gtc\", \"ioc\" or \"fok\"");
             goto out;
         }
     }
-    if (!req_amount(json_object_get(doc, "quantity"), "quantity", bs, false, &qty, out))
+    v = json_object_get(doc, "self_trade_prevention");
+    if (v) {
+        stp = store_stp_parse(json_string_value(v));
+        if (stp < 0) {
+            bad(out, CG_EINVAL,
+                "'self_trade_prevention' must be expire_maker, expire_taker or expire_both");
+            goto out;
+        }
+    }
+    if (!opt_bool(doc, "post_only", &post_only, out))
         goto out;
-    if (qty % m->lot_size != 0) {
-        char lot[AMOUNT_STR_MAX];
-        snprintf(msg, sizeof(msg), "quantity must be a multiple of the lot size %s",
-                 amount_format(m->lot_size, bs, true, lot));
-        bad(out, CG_ELOT, msg);
+    if (post_only && (type != ORDER_LIMIT || tif != TIF_GTC)) {
+        bad(out, CG_EINVAL, "post_only is for gtc limit orders");
         goto out;
     }
-    if (qty < m->min_quantity || qty > m->max_quantity) {
-        bad(out, CG_EMINQTY, NULL);
+    /* size: quantity, or (market buys only) quote_quantity */
+    v = json_object_get(doc, "quote_quantity");
+    if (v) {
+        if (type != ORDER_MARKET || side != SIDE_BUY || json_object_get(doc, "quantity")) {
+            bad(out, CG_EINVAL, "quote_quantity is for market buys, instead of quantity");
+            goto out;
+        }
+        if (!req_amount(v, "quote_quantity", qs, false, &quote_qty, out))
+            goto out;
+        if (quote_qty < m->min_notional) {
+            bad(out, CG_EMINNOTIONAL, "quote_quantity is below the market's minimum notional");
+            goto out;
+        }
+    } else if (!check_quantity(cfg, m, json_object_get(doc, "quantity"), &qty, out)) {
         goto out;
     }
     v = json_object_get(doc, "price");
-    if (type == ORDER_LIMIT) {
-        int64_t notional = 0;
-        bool exact;
-        if (!req_amount(v, "price", qs, false, &price, out))
-            goto out;
-        if (price % m->tick_size != 0) {
-            char tick[AMOUNT_STR_MAX];
-            snprintf(msg, sizeof(msg), "price must be a multiple of the tick size %s",
-                     amount_format(m->tick_size, qs, true, tick));
-            bad(out, CG_ETICK, msg);
-            goto out;
-        }
-        if (amount_notional(price, qty, bs, &notional, &exact) != CG_OK ||
-            notional > INT64_MAX / 2) {
-            bad(out, CG_EOVERFLOW, NULL);
-            goto out;
-        }
-        if (notional < m->min_notional) {
-            char mn[AMOUNT_STR_MAX];
-            snprintf(msg, sizeof(msg), "price x quantity must be at least %s %s",
-                     amount_format(m->min_notional, qs, true, mn), cfg->assets[m->quote].symbol);
-            bad(out, CG_EMINNOTIONAL, msg);
-            goto out;
-        }
-    } else if (v) {
-        bad(out, CG_EINVAL, "market orders take no price");
+    if (order_type_is_market(type) && v) {
+        bad(out, CG_EINVAL, "market and stop-market orders take no price");
         goto out;
-    } else {
-        /* min notional of a market order, estimated at the current best opposite price */
-        struct md_ticker t;
-        int64_t notional = 0;
-        mdata_ticker(r->app->md, (uint32_t)mi, 0, &t);
-        if ((side == SIDE_BUY ? t.has_ask : t.has_bid) &&
-            amount_notional(side == SIDE_BUY ? t.ask : t.bid, qty, bs, &notional, NULL) == CG_OK &&
-            notional < m->min_notional) {
-            bad(out, CG_EMINNOTIONAL, "price x quantity is below the market's minimum notional");
+    }
+    if (!order_type_is_market(type)) {
+        if (!req_amount(v, "price", qs, false, &price, out) || !on_tick(m, qs, price, "price", out))
             goto out;
+    }
+    v = json_object_get(doc, "stop_price");
+    if (order_type_is_stop(type)) {
+        if (!req_amount(v, "stop_price", qs, false, &stop_price, out) ||
+            !on_tick(m, qs, stop_price, "stop_price", out))
+            goto out;
+    } else if (v) {
+        bad(out, CG_EINVAL, "stop_price is for stop_loss and take_profit orders");
+        goto out;
+    }
+    if (qty > 0) {
+        int64_t ref = price ? price : stop_price;
+        if (!ref) {
+            /* a market order: estimate at the best opposite price */
+            struct md_ticker t;
+            mdata_ticker(r->app->md, (uint32_t)mi, 0, &t);
+            if (side == SIDE_BUY ? t.has_ask : t.has_bid)
+                ref = side == SIDE_BUY ? t.ask : t.bid;
         }
+        if (ref && !check_notional(cfg, m, ref, qty, out))
+            goto out;
     }
     v = json_object_get(doc, "client_order_id");
     if (v && (!json_is_string(v) || !client_order_id_ok(json_string_value(v)))) {
@@ -215,9 +309,13 @@ void h_order_create(struct req *r, struct resp *out)
     c->u.place.market = (uint32_t)mi;
     c->u.place.side = (uint8_t)side;
     c->u.place.type = (uint8_t)type;
-    c->u.place.tif = (uint8_t)tif;
+    c->u.place.tif = (uint8_t)(order_type_is_market(type) ? TIF_IOC : tif);
+    c->u.place.post_only = post_only;
+    c->u.place.stp = (uint8_t)stp;
     c->u.place.price = price;
     c->u.place.quantity = qty;
+    c->u.place.quote_quantity = quote_qty;
+    c->u.place.stop_price = stop_price;
     if (v)
         snprintf(c->u.place.client_order_id, sizeof(c->u.place.client_order_id), "%s",
                  json_string_value(v));
@@ -319,13 +417,92 @@ void h_order_cancel(struct req *r, struct resp *out)
     api_submit(r, out, c);
 }
 
+void h_order_amend(struct req *r, struct resp *out)
+{
+    static const char *const allowed[] = {"price", "quantity", NULL};
+    const struct config *cfg = r->app->cfg;
+    const struct market_cfg *m;
+    struct order o;
+    struct cmd *c;
+    json_t *doc;
+    int64_t price = 0;
+    int64_t qty = 0;
+    if (!req_auth(r, out, ROLE_TRADER) || !load_own_order(r, out, &o))
+        return;
+    if (o.status != ORDER_NEW && o.status != ORDER_PARTIALLY_FILLED) {
+        resp_error(out, CG_ENOTOPEN, NULL);
+        return;
+    }
+    if (o.type != ORDER_LIMIT) {
+        resp_error(out, CG_EINVAL, "only open limit orders can be amended");
+        return;
+    }
+    m = &cfg->markets[o.market];
+    doc = req_json_object(r, out, allowed);
+    if (!doc)
+        return;
+    if (!json_object_get(doc, "price") && !json_object_get(doc, "quantity")) {
+        bad(out, CG_EINVAL, "send a new price and/or quantity");
+        goto out;
+    }
+    if (json_object_get(doc, "price") &&
+        (!req_amount(json_object_get(doc, "price"), "price", cfg->assets[m->quote].scale, false,
+                     &price, out) ||
+         !on_tick(m, cfg->assets[m->quote].scale, price, "price", out)))
+        goto out;
+    if (json_object_get(doc, "quantity") &&
+        !check_quantity(cfg, m, json_object_get(doc, "quantity"), &qty, out))
+        goto out;
+    if (qty && qty <= o.filled) {
+        bad(out, CG_EMINQTY, "the new quantity must exceed what is already filled");
+        goto out;
+    }
+    if (!check_notional(cfg, m, price ? price : o.price, qty ? qty : o.quantity, out))
+        goto out;
+    c = calloc(1, sizeof(*c));
+    if (!c)
+        abort();
+    c->type = CMD_AMEND;
+    c->user_id = r->claims.user_id;
+    c->u.amend.market = o.market;
+    c->u.amend.order_id = o.id;
+    c->u.amend.price = price;
+    c->u.amend.quantity = qty;
+    api_submit(r, out, c);
+out:
+    json_decref(doc);
+}
+
+void h_orders_cancel_all(struct req *r, struct resp *out)
+{
+    const char *market = req_query(r, "market");
+    struct cmd *c;
+    int mi = -1;
+    if (!req_auth(r, out, ROLE_TRADER))
+        return;
+    if (market) {
+        mi = config_market_index(r->app->cfg, market);
+        if (mi < 0) {
+            resp_error(out, CG_EMARKET, NULL);
+            return;
+        }
+    }
+    c = calloc(1, sizeof(*c));
+    if (!c)
+        abort();
+    c->type = CMD_CANCEL_ALL;
+    c->user_id = r->claims.user_id;
+    c->u.cancel_all.market = mi < 0 ? ENGINE_ALL_MARKETS : (uint32_t)mi;
+    api_submit(r, out, c);
+}
+
 void h_orders_list(struct req *r, struct resp *out)
 {
     static const char *sql =
         "SELECT " ORDER_COLS " FROM orders WHERE user_id = ?1 AND id < ?2 AND "
         "(?3 IS NULL OR market = ?3) AND (?4 = 'all' OR (?4 = 'open' AND status IN ('new', "
         "'partially_filled')) OR (?4 = 'closed' AND status NOT IN ('new', 'partially_filled'))) "
-        "ORDER BY id DESC LIMIT ?5";
+        "AND (?6 IS NULL OR client_order_id = ?6) ORDER BY id DESC LIMIT ?5";
     const char *status = req_query(r, "status");
     const char *market = req_query(r, "market");
     int64_t cursor;
@@ -361,6 +538,7 @@ void h_orders_list(struct req *r, struct resp *out)
     db_bind_text(st, 3, market);
     db_bind_text(st, 4, status);
     db_bind_int64(st, 5, limit);
+    db_bind_text(st, 6, req_query(r, "client_order_id"));
     arr = json_array();
     while (db_step(st) == DB_ROW) {
         struct order o;

@@ -49,8 +49,17 @@ void api_render_batch(struct batch *b, void *ctx)
             b->statuses[i] = 201;
             break;
         }
+        case CMD_CANCEL_ALL: {
+            json_t *arr = json_array();
+            for (uint32_t k = 0; k < r->orders_count; k++)
+                json_array_append_new(arr, render_order(cfg, &b->orders.v[r->orders_first + k]));
+            j = json_pack("{s:o}", "canceled", arr);
+            b->statuses[i] = 200;
+            break;
+        }
         case CMD_PLACE:
-        case CMD_CANCEL: {
+        case CMD_CANCEL:
+        case CMD_AMEND: {
             json_t *fills = json_array();
             j = render_order(cfg, &r->order);
             for (uint32_t k = 0; k < r->fill_count; k++)

@@ -17,7 +17,15 @@ json_t *render_order(const struct config *cfg, const struct order *o)
     json_object_set_new(j, "status", json_string(order_status_name(o->status)));
     json_object_set_new(j, "reason", reason ? json_string(reason) : json_null());
     json_object_set_new(j, "price",
-                        o->type == ORDER_LIMIT ? json_amount(o->price, qs) : json_null());
+                        order_type_is_market(o->type) ? json_null() : json_amount(o->price, qs));
+    json_object_set_new(j, "stop_price",
+                        order_type_is_stop(o->type) ? json_amount(o->stop_price, qs) : json_null());
+    json_object_set_new(j, "triggered",
+                        order_type_is_stop(o->type) ? json_boolean(o->triggered) : json_null());
+    json_object_set_new(j, "quote_quantity",
+                        o->quote_quantity ? json_amount(o->quote_quantity, qs) : json_null());
+    json_object_set_new(j, "post_only", json_boolean(o->post_only));
+    json_object_set_new(j, "self_trade_prevention", json_string(store_stp_name(o->stp)));
     json_object_set_new(j, "quantity", json_amount(o->quantity, bs));
     json_object_set_new(j, "filled_quantity", json_amount(o->filled, bs));
     json_object_set_new(j, "remaining_quantity",

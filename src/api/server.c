@@ -146,6 +146,8 @@ static const struct route routes[] = {
     {HM_GET, "/api/v1/orders", h_orders_list},
     {HM_GET, "/api/v1/orders/*", h_order_get},
     {HM_DELETE, "/api/v1/orders/*", h_order_cancel},
+    {HM_PATCH, "/api/v1/orders/*", h_order_amend},
+    {HM_DELETE, "/api/v1/orders", h_orders_cancel_all},
     {HM_GET, "/api/v1/fills", h_fills},
     {HM_GET, "/api/v1/markets", h_markets},
     {HM_GET, "/api/v1/tickers", h_tickers},

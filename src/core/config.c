@@ -101,6 +101,10 @@ static enum cg_err load_market(json_t *m, struct config *cfg, const char *root,
     if (get_amount(m, "taker_fee", 6, &fee, true) != CG_OK || fee < 0 || fee >= 1000000)
         return cfg_fail(errbuf, errlen, CG_EINVAL, "config: taker_fee must be 0..<1 (6 dp)", name);
     mk->taker_fee_ppm = fee;
+    fee = 50000; /* 5% */
+    if (get_amount(m, "market_protection", 6, &fee, false) != CG_OK || fee <= 0 || fee >= 1000000)
+        return cfg_fail(errbuf, errlen, CG_EINVAL, "config: market_protection must be 0..<1", name);
+    mk->protection_ppm = fee;
     /* tick x lot must be a whole number of quote minor units: notional = price*qty/10^bs. */
     if (((__int128)mk->tick_size * mk->lot_size) % amount_pow10(bs) != 0)
         return cfg_fail(errbuf, errlen, CG_EINVAL,

@@ -42,7 +42,8 @@ struct market_cfg {
     int64_t min_notional; /* quote minor units */
     int64_t maker_fee_ppm;
     int64_t taker_fee_ppm;
-    int replay_kind; /* enum replay_kind */
+    int64_t protection_ppm; /* market protection band, parts per million of the reference */
+    int replay_kind;        /* enum replay_kind */
     char replay_source[200];
     char replay_files[CFG_MAX_FILES][CFG_PATH_MAX];
     size_t n_replay_files;

@@ -54,6 +54,11 @@ static const struct err_info err_table[CG_ERR_COUNT] = {
     [CG_ELENGTH] = {"length_required",
                     "send the request body with a Content-Length (chunked bodies are not read)",
                     411},
+    [CG_EPROTECTION] = {"market_protection",
+                        "the order could only trade beyond the market protection band", 400},
+    [CG_ESTOPNOW] = {"stop_would_trigger",
+                     "the stop price is already reached; the order would trigger at once", 400},
+    [CG_EPOSTONLY] = {"post_only_would_take", "a post-only order would take liquidity", 400},
 };
 
 const char *cg_err_code(enum cg_err e)

@@ -46,6 +46,9 @@ enum cg_err {
     CG_EDUPCLIENTID, /* "duplicate_client_order_id" */
     CG_EBUSY,        /* "server_busy": queue full */
     CG_ELENGTH,      /* "length_required": a request body needs a Content-Length */
+    CG_EPROTECTION,  /* "market_protection": would trade only beyond the protection band */
+    CG_ESTOPNOW,     /* "stop_would_trigger": the stop price is already reached */
+    CG_EPOSTONLY,    /* "post_only_would_take" */
     CG_ERR_COUNT
 };
 

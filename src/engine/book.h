@@ -19,7 +19,17 @@
 
 enum side { SIDE_BUY = 0, SIDE_SELL = 1 };
 
-enum order_type { ORDER_LIMIT = 0, ORDER_MARKET = 1 };
+enum order_type {
+    ORDER_LIMIT = 0,
+    ORDER_MARKET,
+    ORDER_STOP_LOSS,         /* market order once the last price reaches stop_price */
+    ORDER_STOP_LOSS_LIMIT,   /* limit order at price once the last price reaches stop_price */
+    ORDER_TAKE_PROFIT,       /* market, triggered from the other direction */
+    ORDER_TAKE_PROFIT_LIMIT, /* limit, triggered from the other direction */
+};
+
+/* Self-trade prevention: what happens when a taker meets its own user's resting order. */
+enum stp_mode { STP_EXPIRE_MAKER = 0, STP_EXPIRE_TAKER, STP_EXPIRE_BOTH };
 
 enum order_tif { TIF_GTC = 0, TIF_IOC = 1, TIF_FOK = 2 };
 
@@ -41,20 +51,26 @@ struct book_level;
 struct order {
     uint64_t id;
     uint64_t user_id;
-    uint64_t seq;         /* time priority: lower seq is earlier in its level's queue */
-    uint32_t market;      /* index into the market table */
-    uint8_t side;         /* enum side */
-    uint8_t type;         /* enum order_type */
-    uint8_t tif;          /* enum order_tif */
-    uint8_t status;       /* enum order_status */
-    uint8_t reason;       /* enum order_reason (engine.h): why it ended as it did */
-    uint8_t house;        /* 1 for the house liquidity provider's quotes (not persisted) */
-    int64_t price;        /* limit price; 0 for market orders */
-    int64_t quantity;     /* original quantity */
-    int64_t remaining;    /* quantity - filled; what rests in the book */
-    int64_t filled;       /* base filled so far */
-    int64_t quote_filled; /* sum of price x qty of fills, quote minor units */
-    int64_t fee_total;    /* fees charged so far, quote minor units */
+    uint64_t seq;           /* time priority: lower seq is earlier in its level's queue */
+    uint32_t market;        /* index into the market table */
+    uint8_t side;           /* enum side */
+    uint8_t type;           /* enum order_type */
+    uint8_t tif;            /* enum order_tif */
+    uint8_t status;         /* enum order_status */
+    uint8_t reason;         /* enum order_reason (engine.h): why it ended as it did */
+    uint8_t house;          /* 1 for the house liquidity provider's quotes (not persisted) */
+    uint8_t post_only;      /* 1: rejected instead of taking liquidity */
+    uint8_t stp;            /* enum stp_mode */
+    uint8_t triggered;      /* stop orders: 1 once the trigger fired */
+    int64_t price;          /* limit price; 0 for market and stop-market orders */
+    int64_t stop_price;     /* stop orders: the trigger price; 0 otherwise */
+    int64_t quote_quantity; /* market buys by quote: the budget incl. fees; 0 otherwise */
+    int64_t exec_limit;     /* while executing: worst price it may trade at (0 = none) */
+    int64_t quantity;       /* original quantity */
+    int64_t remaining;      /* quantity - filled; what rests in the book */
+    int64_t filled;         /* base filled so far */
+    int64_t quote_filled;   /* sum of price x qty of fills, quote minor units */
+    int64_t fee_total;      /* fees charged so far, quote minor units */
     int64_t hold;       /* amount still reserved for this order (quote for buys, base for sells) */
     int64_t created_at; /* ms */
     int64_t updated_at; /* ms */

@@ -8,12 +8,39 @@
 
 #include "core/log.h"
 
+static void touch(struct engine *e, uint32_t market, int side, int64_t price);
+static void collect_orders(const struct order *o, void *ctx);
+
 #define QUEUE_BOUND 100000
 #define BATCH_MAX 4096
 
 struct house_market {
     struct order **v; /* the house's resting orders in this market */
     size_t n, cap;
+};
+
+#define COID_BUCKETS 4096
+
+enum { STOP_RISE = 0, STOP_FALL = 1 };
+
+struct order_vec {
+    struct order **v;
+    size_t n, cap;
+};
+
+struct market_stops {
+    struct order_vec list[2]; /* STOP_RISE ascending, STOP_FALL descending by stop price */
+};
+
+struct last_price {
+    bool has, dirty; /* dirty: traded since stops were last checked, over [lo, hi] */
+    int64_t price, hi, lo;
+};
+
+struct coid_entry {
+    uint64_t user_id;
+    char coid[40];
+    struct coid_entry *next;
 };
 
 struct touched {
@@ -30,6 +57,9 @@ struct engine {
     struct order *free_orders;
     uint64_t next_order_id, next_fill_id, next_entry_id, next_seq, next_batch_id;
     uint64_t *book_seq;
+    struct market_stops *stops;
+    struct last_price *last;
+    struct coid_entry **coids;
     /* batch being built */
     struct batch *cur;
     VEC(struct touched) touched;
@@ -87,18 +117,59 @@ static int64_t notional_of(const struct config *cfg, const struct market_cfg *m,
     return p > INT64_MAX ? INT64_MAX : (int64_t)p;
 }
 
+bool order_type_is_stop(int type)
+{
+    return type >= ORDER_STOP_LOSS && type <= ORDER_TAKE_PROFIT_LIMIT;
+}
+
+bool order_type_is_market(int type)
+{
+    return type == ORDER_MARKET || type == ORDER_STOP_LOSS || type == ORDER_TAKE_PROFIT;
+}
+
+int64_t engine_protection_limit(const struct config *cfg, uint32_t market, int side, int64_t ref)
+{
+    const struct market_cfg *m = &cfg->markets[market];
+    __int128 v;
+    int64_t p;
+    if (side == SIDE_BUY) {
+        v = ((__int128)ref * (1000000 + m->protection_ppm) + 999999) / 1000000;
+        if (v > INT64_MAX / 2)
+            v = INT64_MAX / 2;
+        p = (int64_t)v;
+        p += (m->tick_size - p % m->tick_size) % m->tick_size;
+    } else {
+        v = (__int128)ref * (1000000 - m->protection_ppm) / 1000000;
+        p = (int64_t)v;
+        p -= p % m->tick_size;
+        if (p <= 0)
+            p = m->tick_size;
+    }
+    return p;
+}
+
+static int64_t max_fee_ppm(const struct market_cfg *m)
+{
+    return m->maker_fee_ppm > m->taker_fee_ppm ? m->maker_fee_ppm : m->taker_fee_ppm;
+}
+
 int64_t engine_order_reserve(const struct config *cfg, const struct order *o)
 {
     const struct market_cfg *m = &cfg->markets[o->market];
+    int64_t price;
     int64_t n;
-    int64_t ppm;
     if (o->side == SIDE_SELL)
         return o->remaining;
-    if (o->type != ORDER_LIMIT)
-        return o->hold; /* market buys: the exact cost found before matching */
-    n = notional_of(cfg, m, o->price, o->remaining);
-    ppm = m->maker_fee_ppm > m->taker_fee_ppm ? m->maker_fee_ppm : m->taker_fee_ppm;
-    return n + engine_fee(n, ppm);
+    if (o->type == ORDER_MARKET)
+        return o->hold; /* the exact cost found before matching, or the quote budget */
+    if (order_type_is_market(o->type))
+        price = o->triggered ? 0 : engine_protection_limit(cfg, o->market, SIDE_BUY, o->stop_price);
+    else
+        price = o->price;
+    if (price == 0)
+        return o->hold; /* a triggered stop-market executing: what is left of its hold */
+    n = notional_of(cfg, m, price, o->remaining);
+    return n + engine_fee(n, max_fee_ppm(m));
 }
 
 const char *order_status_name(int status)
@@ -110,9 +181,15 @@ const char *order_status_name(int status)
 
 const char *order_reason_name(int reason)
 {
-    static const char *names[] = {NULL, "canceled_by_user", "self_trade_prevention", "no_liquidity",
-                                  "house_requote"};
-    return (reason > 0 && reason <= REASON_HOUSE_REQUOTE) ? names[reason] : NULL;
+    static const char *names[] = {NULL,
+                                  "canceled_by_user",
+                                  "self_trade_prevention",
+                                  "no_liquidity",
+                                  "house_requote",
+                                  "post_only_would_take",
+                                  "market_protection",
+                                  "fill_or_kill"};
+    return (reason > 0 && reason <= REASON_FILL_OR_KILL) ? names[reason] : NULL;
 }
 
 struct engine *engine_new(const struct config *cfg)
@@ -125,7 +202,10 @@ struct engine *engine_new(const struct config *cfg)
     e->books = calloc(cfg->n_markets, sizeof(*e->books));
     e->house = calloc(cfg->n_markets, sizeof(*e->house));
     e->book_seq = calloc(cfg->n_markets, sizeof(*e->book_seq));
-    if (!e->lg || !e->books || !e->house || !e->book_seq)
+    e->stops = calloc(cfg->n_markets, sizeof(*e->stops));
+    e->last = calloc(cfg->n_markets, sizeof(*e->last));
+    e->coids = calloc(COID_BUCKETS, sizeof(*e->coids));
+    if (!e->lg || !e->books || !e->house || !e->book_seq || !e->stops || !e->last || !e->coids)
         goto fail;
     for (size_t i = 0; i < cfg->n_markets; i++) {
         e->books[i] = book_new();
@@ -145,11 +225,10 @@ fail:
     return NULL;
 }
 
-static void free_book_orders(const struct order *o, void *ctx)
+static void collect_orders(const struct order *o, void *ctx)
 {
-    struct order ***list = ctx;
-    **list = (struct order *)o;
-    (*list)++;
+    struct order_vec *list = ctx;
+    VEC_PUSH(*list, (struct order *)o);
 }
 
 void engine_free(struct engine *e)
@@ -159,21 +238,23 @@ void engine_free(struct engine *e)
     engine_stop(e);
     for (size_t i = 0; e->books && i < e->cfg->n_markets; i++) {
         struct book *b = e->books[i];
+        struct order_vec all = {0};
         if (!b)
             continue;
-        for (int s = 0; s < 2; s++) {
-            size_t n = book_order_count(b);
-            struct order **all = calloc(n + 1, sizeof(*all));
-            struct order **p = all;
-            book_foreach(b, (enum side)s, free_book_orders, &p);
-            for (struct order **q = all; q < p; q++) {
-                book_remove(b, *q);
-                free(*q);
-            }
-            free(all);
+        for (int s = 0; s < 2; s++)
+            book_foreach(b, (enum side)s, collect_orders, &all);
+        for (size_t k = 0; k < all.n; k++) {
+            book_remove(b, all.v[k]);
+            free(all.v[k]);
         }
+        free(all.v);
         book_free(b);
         free(e->house[i].v);
+        for (int s = 0; e->stops && s < 2; s++) {
+            for (size_t k = 0; k < e->stops[i].list[s].n; k++)
+                free(e->stops[i].list[s].v[k]);
+            free(e->stops[i].list[s].v);
+        }
     }
     while (e->free_orders) {
         struct order *n = e->free_orders->next;
@@ -185,6 +266,16 @@ void engine_free(struct engine *e)
         free(e->head);
         e->head = n;
     }
+    for (size_t i = 0; e->coids && i < COID_BUCKETS; i++) {
+        while (e->coids[i]) {
+            struct coid_entry *n = e->coids[i]->next;
+            free(e->coids[i]);
+            e->coids[i] = n;
+        }
+    }
+    free(e->coids);
+    free(e->stops);
+    free(e->last);
     free(e->books);
     free(e->house);
     free(e->book_seq);
@@ -228,7 +319,119 @@ static void order_release(struct engine *e, struct order *o)
     e->free_orders = o;
 }
 
-static void touch(struct engine *e, uint32_t market, int side, int64_t price);
+/* ---- client order ids: unique per user among open orders ---- */
+
+static uint64_t coid_hash(uint64_t user_id, const char *coid)
+{
+    uint64_t h = 1469598103934665603ULL ^ user_id;
+    for (const char *p = coid; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    return h;
+}
+
+static struct coid_entry **coid_slot(struct engine *e, uint64_t user_id, const char *coid)
+{
+    struct coid_entry **pp = &e->coids[coid_hash(user_id, coid) % COID_BUCKETS];
+    for (; *pp; pp = &(*pp)->next)
+        if ((*pp)->user_id == user_id && !strcmp((*pp)->coid, coid))
+            return pp;
+    return pp;
+}
+
+static void coid_add(struct engine *e, const struct order *o)
+{
+    struct coid_entry **pp;
+    struct coid_entry *c;
+    if (!o->client_order_id[0])
+        return;
+    pp = coid_slot(e, o->user_id, o->client_order_id);
+    if (*pp)
+        return;
+    c = calloc(1, sizeof(*c));
+    if (!c)
+        abort();
+    c->user_id = o->user_id;
+    memcpy(c->coid, o->client_order_id, sizeof(c->coid));
+    *pp = c;
+}
+
+static void coid_remove(struct engine *e, const struct order *o)
+{
+    struct coid_entry **pp;
+    if (!o->client_order_id[0])
+        return;
+    pp = coid_slot(e, o->user_id, o->client_order_id);
+    if (*pp) {
+        struct coid_entry *c = *pp;
+        *pp = c->next;
+        free(c);
+    }
+}
+
+static bool coid_taken(struct engine *e, uint64_t user_id, const char *coid)
+{
+    return coid[0] && *coid_slot(e, user_id, coid) != NULL;
+}
+
+/* ---- stop book: per market, rising triggers ascending, falling triggers descending ---- */
+
+static int stop_dir(const struct order *o)
+{
+    bool stop_loss = o->type == ORDER_STOP_LOSS || o->type == ORDER_STOP_LOSS_LIMIT;
+    /* stop-loss buys and take-profit sells wait for the price to rise */
+    return (stop_loss == (o->side == SIDE_BUY)) ? STOP_RISE : STOP_FALL;
+}
+
+/* true if a triggers before b in its list (nearest stop price first, then time) */
+static bool stop_before(const struct order *a, const struct order *b, int dir)
+{
+    if (a->stop_price != b->stop_price)
+        return dir == STOP_RISE ? a->stop_price < b->stop_price : a->stop_price > b->stop_price;
+    return a->seq < b->seq;
+}
+
+static void stop_insert(struct engine *e, struct order *o)
+{
+    int dir = stop_dir(o);
+    struct order_vec *l = &e->stops[o->market].list[dir];
+    size_t lo = 0;
+    size_t hi = l->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (stop_before(l->v[mid], o, dir))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    VEC_PUSH(*l, NULL);
+    memmove(&l->v[lo + 1], &l->v[lo], (l->n - 1 - lo) * sizeof(*l->v));
+    l->v[lo] = o;
+}
+
+static struct order *stop_find(struct engine *e, uint32_t market, uint64_t id, bool unlink)
+{
+    for (int dir = 0; dir < 2; dir++) {
+        struct order_vec *l = &e->stops[market].list[dir];
+        for (size_t i = 0; i < l->n; i++) {
+            struct order *o = l->v[i];
+            if (o->id != id)
+                continue;
+            if (unlink) {
+                memmove(&l->v[i], &l->v[i + 1], (l->n - i - 1) * sizeof(*l->v));
+                l->n--;
+            }
+            return o;
+        }
+    }
+    return NULL;
+}
+
+static bool stop_would_trigger(const struct order *o, bool has_last, int64_t last)
+{
+    if (!has_last)
+        return false;
+    return stop_dir(o) == STOP_RISE ? last >= o->stop_price : last <= o->stop_price;
+}
 
 enum cg_err engine_restore_order(struct engine *e, const struct order *src)
 {
@@ -240,13 +443,46 @@ enum cg_err engine_restore_order(struct engine *e, const struct order *src)
     o->prev = o->next = NULL;
     o->level = NULL;
     o->id_next = NULL;
+    coid_add(e, o);
+    if (order_type_is_stop(o->type) && !o->triggered) {
+        stop_insert(e, o);
+        return CG_OK;
+    }
     if (!book_insert(e->books[o->market], o)) {
+        coid_remove(e, o);
         order_release(e, o);
         return CG_ENOMEM;
     }
     /* the first batch after recovery publishes the restored levels to the read models */
     touch(e, o->market, o->side, o->price);
     return CG_OK;
+}
+
+void engine_set_last_price(struct engine *e, uint32_t market, int64_t price)
+{
+    if (market < e->cfg->n_markets && price > 0) {
+        e->last[market].has = true;
+        e->last[market].price = price;
+    }
+}
+
+/* Note a trade at price in market (fills and the replay's real trades): stops are checked
+ * against the range of prices traded since the last check. */
+static void note_trade(struct engine *e, uint32_t market, int64_t last, int64_t high, int64_t low)
+{
+    struct last_price *lp = &e->last[market];
+    lp->has = true;
+    lp->price = last;
+    if (!lp->dirty) {
+        lp->hi = high;
+        lp->lo = low;
+        lp->dirty = true;
+        return;
+    }
+    if (high > lp->hi)
+        lp->hi = high;
+    if (low < lp->lo)
+        lp->lo = low;
 }
 
 /* ---- batch recording ---- */
@@ -309,15 +545,15 @@ static uint32_t hold_asset(const struct engine *e, const struct order *o)
     return o->side == SIDE_BUY ? m->quote : m->base;
 }
 
-/* Bring an open order's hold to its reserve, releasing the excess. */
+static bool is_open(const struct order *o)
+{
+    return o->status == ORDER_NEW || o->status == ORDER_PARTIALLY_FILLED;
+}
+
+/* Bring an order's hold to its reserve (0 once it is no longer open), releasing the excess. */
 static void rehold(struct engine *e, struct order *o)
 {
-    int64_t need = (o->status == ORDER_NEW || o->status == ORDER_PARTIALLY_FILLED)
-                       ? engine_order_reserve(e->cfg, o)
-                       : 0;
-    if (o->type != ORDER_LIMIT && o->side == SIDE_BUY && need == o->hold &&
-        (o->status == ORDER_NEW || o->status == ORDER_PARTIALLY_FILLED))
-        return;
+    int64_t need = is_open(o) ? engine_order_reserve(e->cfg, o) : 0;
     assert(need <= o->hold);
     release(e, o->user_id, hold_asset(e, o), o->hold - need);
     o->hold = need;
@@ -336,20 +572,27 @@ static void house_forget(struct engine *e, struct order *o)
     }
 }
 
-/* Take a resting order out of the book for good (filled, canceled), settling its hold. */
-static void finish_resting(struct engine *e, struct order *o, int status, int reason, int64_t ts)
+/* An order leaves for good (filled, canceled, expired): settle its hold, record, free. */
+static void finish_order(struct engine *e, struct order *o, int status, int reason, int64_t ts)
 {
-    struct book *b = e->books[o->market];
-    touch(e, o->market, o->side, o->price);
-    book_remove(b, o);
     o->status = (uint8_t)status;
     o->reason = (uint8_t)reason;
     o->updated_at = ts;
+    o->exec_limit = 0;
     rehold(e, o);
     record_order(e, o);
+    coid_remove(e, o);
     if (o->house)
         house_forget(e, o);
     order_release(e, o);
+}
+
+/* Take a resting order out of the book for good. */
+static void finish_resting(struct engine *e, struct order *o, int status, int reason, int64_t ts)
+{
+    touch(e, o->market, o->side, o->price);
+    book_remove(e->books[o->market], o);
+    finish_order(e, o, status, reason, ts);
 }
 
 static enum cg_err settle(struct engine *e, struct order *taker, struct order *maker, int64_t qty,
@@ -408,21 +651,47 @@ static enum cg_err settle(struct engine *e, struct order *taker, struct order *m
     maker->quote_filled += n;
     maker->fee_total += mfee;
     maker->updated_at = ts;
+    note_trade(e, taker->market, price, price, price);
     return CG_OK;
 }
 
+/* Whether a resting order at maker_price is within the taker's worst acceptable price. */
 static bool crosses(const struct order *taker, int64_t maker_price)
 {
-    if (taker->type == ORDER_MARKET)
+    if (taker->exec_limit == 0)
         return true;
-    return taker->side == SIDE_BUY ? maker_price <= taker->price : maker_price >= taker->price;
+    return taker->side == SIDE_BUY ? maker_price <= taker->exec_limit
+                                   : maker_price >= taker->exec_limit;
 }
 
-/* Match `taker` against the opposite side while it crosses. */
-static void match(struct engine *e, struct order *taker, int64_t ts)
+/* Base quantity (a multiple of the lot) a quote budget buys at price, fees included. */
+static int64_t affordable(const struct engine *e, const struct order *o, int64_t price,
+                          int64_t budget)
+{
+    const struct market_cfg *m = &e->cfg->markets[o->market];
+    int64_t bscale = amount_pow10(e->cfg->assets[m->base].scale);
+    __int128 q =
+        (__int128)budget * bscale * 1000000 / ((__int128)price * (1000000 + m->taker_fee_ppm));
+    int64_t qty = q > INT64_MAX / 2 ? INT64_MAX / 2 : (int64_t)q;
+    qty -= qty % m->lot_size;
+    while (qty > 0) {
+        int64_t n = notional_of(e->cfg, m, price, qty);
+        if (n + engine_fee(n, m->taker_fee_ppm) <= budget)
+            break;
+        qty -= m->lot_size;
+    }
+    return qty;
+}
+
+/*
+ * Match `taker` against the opposite side while it crosses. Returns true if self-trade
+ * prevention ended the taker (expire_taker / expire_both).
+ */
+static bool match(struct engine *e, struct order *taker, int64_t ts)
 {
     struct book *b = e->books[taker->market];
     enum side opp = taker->side == SIDE_BUY ? SIDE_SELL : SIDE_BUY;
+    const struct market_cfg *m = &e->cfg->markets[taker->market];
 
     while (taker->remaining > 0) {
         struct order *maker = book_best(b, opp);
@@ -430,14 +699,21 @@ static void match(struct engine *e, struct order *taker, int64_t ts)
         if (!maker || !crosses(taker, maker->price))
             break;
         if (maker->user_id == taker->user_id) {
-            /* Self-trade prevention: expire the resting (maker) order. */
-            finish_resting(e, maker, ORDER_CANCELED, REASON_SELF_TRADE_PREVENTION, ts);
+            if (taker->stp == STP_EXPIRE_MAKER || taker->stp == STP_EXPIRE_BOTH)
+                finish_resting(e, maker, ORDER_CANCELED, REASON_SELF_TRADE_PREVENTION, ts);
+            if (taker->stp == STP_EXPIRE_TAKER || taker->stp == STP_EXPIRE_BOTH)
+                return true;
             continue;
         }
         qty = taker->remaining < maker->remaining ? taker->remaining : maker->remaining;
-        if (taker->type == ORDER_MARKET && taker->side == SIDE_BUY) {
+        if (taker->side == SIDE_BUY && taker->quote_quantity > 0) {
+            int64_t can = affordable(e, taker, maker->price, taker->hold);
+            if (can < qty)
+                qty = can;
+            if (qty <= 0)
+                break;
+        } else if (taker->type == ORDER_MARKET && taker->side == SIDE_BUY) {
             /* Never spend beyond the exact cost reserved before matching. */
-            const struct market_cfg *m = &e->cfg->markets[taker->market];
             int64_t n = notional_of(e->cfg, m, maker->price, qty);
             if (n + engine_fee(n, m->taker_fee_ppm) > taker->hold)
                 break;
@@ -457,54 +733,170 @@ static void match(struct engine *e, struct order *taker, int64_t ts)
             taker->status = ORDER_PARTIALLY_FILLED;
         rehold(e, taker);
     }
+    return false;
 }
 
-struct buy_sim {
-    uint64_t user_id;
+/* Visitors over the opposite side, own orders skipped (they would only be STP-canceled). */
+struct walk {
     const struct engine *e;
-    const struct market_cfg *m;
-    int64_t want;
-    int64_t qty;
-    int64_t cost;
+    const struct order *taker;
+    int64_t qty;  /* base that would fill */
+    int64_t cost; /* quote it would cost a buyer, fees included */
 };
 
-static void sim_visit(const struct order *o, void *ctx)
+static void walk_visit(const struct order *o, void *ctx)
 {
-    struct buy_sim *s = ctx;
+    struct walk *w = ctx;
+    const struct market_cfg *m = &w->e->cfg->markets[w->taker->market];
     int64_t q;
     int64_t n;
-    if (s->qty >= s->want || o->user_id == s->user_id)
+    if (w->qty >= w->taker->remaining || o->user_id == w->taker->user_id ||
+        !crosses(w->taker, o->price))
         return;
-    q = s->want - s->qty < o->remaining ? s->want - s->qty : o->remaining;
-    n = notional_of(s->e->cfg, s->m, o->price, q);
-    s->qty += q;
-    s->cost += n + engine_fee(n, s->m->taker_fee_ppm);
+    q = w->taker->remaining - w->qty < o->remaining ? w->taker->remaining - w->qty : o->remaining;
+    n = notional_of(w->e->cfg, m, o->price, q);
+    w->qty += q;
+    w->cost += n + engine_fee(n, m->taker_fee_ppm);
 }
 
-struct fok_sim {
-    const struct order *taker;
-    int64_t qty;
-};
-
-static void fok_visit(const struct order *o, void *ctx)
+static struct walk walk_book(struct engine *e, const struct order *o)
 {
-    struct fok_sim *s = ctx;
-    if (s->qty >= s->taker->quantity || o->user_id == s->taker->user_id ||
-        !crosses(s->taker, o->price))
-        return;
-    s->qty += o->remaining;
+    struct walk w = {e, o, 0, 0};
+    book_foreach(e->books[o->market], o->side == SIDE_BUY ? SIDE_SELL : SIDE_BUY, walk_visit, &w);
+    return w;
 }
 
-/* ---- commands ---- */
+/* The reference price of the protection band: last trade, else mid, else best opposite. */
+static bool reference_price(struct engine *e, uint32_t market, int side, int64_t *ref)
+{
+    struct order *bb = book_best(e->books[market], SIDE_BUY);
+    struct order *ba = book_best(e->books[market], SIDE_SELL);
+    if (e->last[market].has) {
+        *ref = e->last[market].price;
+        return true;
+    }
+    if (bb && ba) {
+        *ref = bb->price + (ba->price - bb->price) / 2;
+        return true;
+    }
+    if (side == SIDE_BUY && ba) {
+        *ref = ba->price;
+        return true;
+    }
+    if (side == SIDE_SELL && bb) {
+        *ref = bb->price;
+        return true;
+    }
+    return false;
+}
 
 static void result_order(struct engine *e, struct cmd_result *r, const struct order *o,
                          size_t fills_before)
 {
+    if (!r)
+        return;
     r->order = *o;
     r->order.prev = r->order.next = r->order.id_next = NULL;
     r->order.level = NULL;
     r->fill_first = (uint32_t)fills_before;
     r->fill_count = (uint32_t)(e->cur->fills.n - fills_before);
+}
+
+static void trigger_stops(struct engine *e, uint32_t market, int64_t high, int64_t low, int64_t ts);
+
+/*
+ * Execute an order that holds its reserve: match, then rest (GTC limit), or end it
+ * (filled / expired, remainder released). Used for new orders, triggered stops and amends.
+ * Returns the order if it rests, else NULL (it was released).
+ */
+static struct order *execute(struct engine *e, struct order *o, struct cmd_result *r,
+                             size_t fills_before, int64_t ts)
+{
+    bool stp_end = match(e, o, ts);
+    bool rests = !stp_end && o->remaining > 0 && !order_type_is_market(o->type) &&
+                 o->tif == TIF_GTC && o->quote_quantity == 0;
+    if (rests) {
+        o->exec_limit = 0;
+        if (!book_insert(e->books[o->market], o))
+            abort();
+        touch(e, o->market, o->side, o->price);
+        if (o->house) {
+            struct house_market *hm = &e->house[o->market];
+            VEC_PUSH(*hm, o);
+        } else {
+            coid_add(e, o);
+        }
+        rehold(e, o);
+        record_order(e, o);
+        result_order(e, r, o, fills_before);
+        return o;
+    }
+    if (o->quote_quantity > 0)
+        o->quantity = o->filled; /* a budget order's size is what it bought */
+    if (o->remaining == 0 || (o->quote_quantity > 0 && o->filled > 0 && !stp_end)) {
+        o->remaining = 0;
+        o->status = ORDER_FILLED;
+    } else {
+        struct order *best =
+            book_best(e->books[o->market], o->side == SIDE_BUY ? SIDE_SELL : SIDE_BUY);
+        o->status = ORDER_EXPIRED;
+        if (stp_end)
+            o->reason = REASON_SELF_TRADE_PREVENTION;
+        else if (order_type_is_market(o->type) && best && !crosses(o, best->price))
+            o->reason = REASON_PRICE_PROTECTION;
+        else
+            o->reason = REASON_NO_LIQUIDITY;
+    }
+    o->updated_at = ts;
+    o->exec_limit = 0;
+    rehold(e, o);
+    record_order(e, o);
+    result_order(e, r, o, fills_before);
+    coid_remove(e, o);
+    order_release(e, o);
+    return NULL;
+}
+
+static enum cg_err house_fund(struct engine *e, const struct order *o, int64_t need, int64_t ts)
+{
+    /* The house is funded by the paper mint on demand, in generous chunks. */
+    struct journal_entry je = {0};
+    int64_t amt = need > INT64_MAX / 8 ? need : need * 4;
+    if (ledger_available(e->lg, o->user_id, hold_asset(e, o)) >= need)
+        return CG_OK;
+    je.kind = ENTRY_HOUSE_FUNDING;
+    je.ts = ts;
+    je.n = 2;
+    je.p[0] = (struct posting){LEDGER_MINT_ID, hold_asset(e, o), -amt, 0};
+    je.p[1] = (struct posting){o->user_id, hold_asset(e, o), amt, 0};
+    return post_entry(e, &je);
+}
+
+static enum cg_err validate_place(const struct engine *e, const struct cmd *c)
+{
+    const struct market_cfg *m;
+    int type = c->u.place.type;
+    if (c->u.place.market >= e->cfg->n_markets)
+        return CG_EMARKET;
+    m = &e->cfg->markets[c->u.place.market];
+    if (type > ORDER_TAKE_PROFIT_LIMIT || c->u.place.side > SIDE_SELL || c->u.place.tif > TIF_FOK ||
+        c->u.place.stp > STP_EXPIRE_BOTH)
+        return CG_EINVAL;
+    if (c->u.place.quote_quantity > 0) {
+        if (type != ORDER_MARKET || c->u.place.side != SIDE_BUY || c->u.place.quantity != 0)
+            return CG_EINVAL;
+    } else if (c->u.place.quantity <= 0 || c->u.place.quantity % m->lot_size != 0) {
+        return CG_ELOT;
+    }
+    if (!order_type_is_market(type) &&
+        (c->u.place.price <= 0 || c->u.place.price % m->tick_size != 0))
+        return CG_ETICK;
+    if (order_type_is_stop(type) &&
+        (c->u.place.stop_price <= 0 || c->u.place.stop_price % m->tick_size != 0))
+        return CG_ETICK;
+    if (c->u.place.post_only && (order_type_is_market(type) || c->u.place.tif != TIF_GTC))
+        return CG_EINVAL;
+    return CG_OK;
 }
 
 static enum cg_err do_place(struct engine *e, const struct cmd *c, struct cmd_result *r, bool house,
@@ -514,79 +906,106 @@ static enum cg_err do_place(struct engine *e, const struct cmd *c, struct cmd_re
     struct order *o;
     size_t fills_before = e->cur->fills.n;
     int64_t need;
+    int opp;
     enum cg_err err;
 
     if (resting)
         *resting = NULL;
-    if (c->u.place.market >= e->cfg->n_markets)
-        return CG_EMARKET;
+    err = validate_place(e, c);
+    if (err != CG_OK)
+        return err;
     m = &e->cfg->markets[c->u.place.market];
-    if (c->u.place.quantity <= 0 || c->u.place.quantity % m->lot_size != 0)
-        return CG_ELOT;
-    if (c->u.place.type == ORDER_LIMIT &&
-        (c->u.place.price <= 0 || c->u.place.price % m->tick_size != 0))
-        return CG_ETICK;
+    if (!house && coid_taken(e, c->user_id, c->u.place.client_order_id))
+        return CG_EDUPCLIENTID;
     o = order_alloc(e);
     o->user_id = c->user_id;
     o->market = c->u.place.market;
     o->side = c->u.place.side;
     o->type = c->u.place.type;
-    o->tif = c->u.place.type == ORDER_MARKET ? TIF_IOC : c->u.place.tif;
-    o->price = c->u.place.type == ORDER_LIMIT ? c->u.place.price : 0;
+    o->tif = order_type_is_market(o->type) ? TIF_IOC : c->u.place.tif;
+    o->price = order_type_is_market(o->type) ? 0 : c->u.place.price;
+    o->stop_price = order_type_is_stop(o->type) ? c->u.place.stop_price : 0;
     o->quantity = o->remaining = c->u.place.quantity;
+    o->quote_quantity = c->u.place.quote_quantity;
+    o->post_only = c->u.place.post_only;
+    o->stp = c->u.place.stp;
     o->created_at = o->updated_at = c->ts;
     o->house = house;
     memcpy(o->client_order_id, c->u.place.client_order_id, sizeof(o->client_order_id));
-    if (o->type == ORDER_LIMIT && o->tif == TIF_FOK) {
-        /* Fill or kill: all of it now, or nothing (the order ends expired, no funds move). */
-        struct fok_sim fs = {o, 0};
-        book_foreach(e->books[o->market], o->side == SIDE_BUY ? SIDE_SELL : SIDE_BUY, fok_visit,
-                     &fs);
-        if (fs.qty < o->quantity) {
+    opp = o->side == SIDE_BUY ? SIDE_SELL : SIDE_BUY;
+
+    if (order_type_is_stop(o->type)) {
+        if (stop_would_trigger(o, e->last[o->market].has, e->last[o->market].price)) {
+            order_release(e, o);
+            return CG_ESTOPNOW;
+        }
+        need = engine_order_reserve(e->cfg, o);
+    } else if (o->type == ORDER_MARKET) {
+        int64_t ref;
+        struct walk w;
+        if (!reference_price(e, o->market, o->side, &ref)) {
+            order_release(e, o);
+            return CG_ELIQUIDITY;
+        }
+        o->exec_limit = engine_protection_limit(e->cfg, o->market, o->side, ref);
+        if (o->quote_quantity > 0) {
+            /* budget mode: remaining is "unbounded", the budget limits it */
+            o->remaining = INT64_MAX / 4 - (INT64_MAX / 4) % m->lot_size;
+            w = walk_book(e, o);
+            if (w.qty == 0 || affordable(e, o, book_best(e->books[o->market], opp)->price,
+                                         o->quote_quantity) == 0) {
+                order_release(e, o);
+                return w.qty == 0 && book_best(e->books[o->market], opp) ? CG_EPROTECTION
+                       : w.qty == 0                                      ? CG_ELIQUIDITY
+                                                                         : CG_EAMOUNT;
+            }
+            o->remaining = INT64_MAX / 4 - (INT64_MAX / 4) % m->lot_size;
+            need = o->quote_quantity;
+        } else {
+            w = walk_book(e, o);
+            if (w.qty == 0) {
+                /* nothing within the band: is there anything at all beyond it? */
+                o->exec_limit = 0;
+                w = walk_book(e, o);
+                order_release(e, o);
+                return w.qty > 0 ? CG_EPROTECTION : CG_ELIQUIDITY;
+            }
+            need = o->side == SIDE_BUY ? w.cost : o->quantity;
+        }
+    } else {
+        o->exec_limit = o->price;
+        if (o->post_only) {
+            struct order *best = book_best(e->books[o->market], opp);
+            if (best && crosses(o, best->price)) {
+                /* rejected, recorded, nothing held */
+                o->id = e->next_order_id++;
+                o->seq = e->next_seq++;
+                o->status = ORDER_REJECTED;
+                o->reason = REASON_POST_ONLY;
+                o->exec_limit = 0;
+                record_order(e, o);
+                result_order(e, r, o, fills_before);
+                order_release(e, o);
+                return CG_OK;
+            }
+        }
+        if (o->tif == TIF_FOK && walk_book(e, o).qty < o->quantity) {
+            /* Fill or kill: all of it now, or nothing (the order ends expired). */
             o->id = e->next_order_id++;
             o->seq = e->next_seq++;
             o->status = ORDER_EXPIRED;
-            o->reason = REASON_NO_LIQUIDITY;
+            o->reason = REASON_FILL_OR_KILL;
+            o->exec_limit = 0;
             record_order(e, o);
-            if (r)
-                result_order(e, r, o, fills_before);
+            result_order(e, r, o, fills_before);
             order_release(e, o);
             return CG_OK;
         }
-    }
-    if (o->type == ORDER_MARKET && o->side == SIDE_BUY) {
-        struct buy_sim s = {o->user_id, e, m, o->quantity, 0, 0};
-        book_foreach(e->books[o->market], SIDE_SELL, sim_visit, &s);
-        if (s.qty == 0) {
-            order_release(e, o);
-            return CG_ELIQUIDITY;
-        }
-        need = s.cost;
-    } else if (o->type == ORDER_MARKET) {
-        /* any bid from another participant (own bids would only be canceled as self-trades) */
-        struct fok_sim fs = {o, 0};
-        book_foreach(e->books[o->market], SIDE_BUY, fok_visit, &fs);
-        if (fs.qty == 0) {
-            order_release(e, o);
-            return CG_ELIQUIDITY;
-        }
-        need = o->quantity;
-    } else {
         need = engine_order_reserve(e->cfg, o);
     }
-    if (house && ledger_available(e->lg, o->user_id, hold_asset(e, o)) < need) {
-        /* The house is funded by the paper mint on demand, in generous chunks. */
-        struct journal_entry je = {0};
-        int64_t amt = need > INT64_MAX / 8 ? need : need * 4;
-        je.kind = ENTRY_HOUSE_FUNDING;
-        je.ts = c->ts;
-        je.n = 2;
-        je.p[0] = (struct posting){LEDGER_MINT_ID, hold_asset(e, o), -amt, 0};
-        je.p[1] = (struct posting){o->user_id, hold_asset(e, o), amt, 0};
-        if (post_entry(e, &je) != CG_OK) {
-            order_release(e, o);
-            return CG_EFUNDS;
-        }
+    if (house && house_fund(e, o, need, c->ts) != CG_OK) {
+        order_release(e, o);
+        return CG_EFUNDS;
     }
     err = hold(e, o->user_id, hold_asset(e, o), need);
     if (err != CG_OK) {
@@ -597,48 +1016,206 @@ static enum cg_err do_place(struct engine *e, const struct cmd *c, struct cmd_re
     o->id = e->next_order_id++;
     o->seq = e->next_seq++;
     o->status = ORDER_NEW;
-    match(e, o, c->ts);
-    if (o->remaining > 0 && o->type == ORDER_LIMIT && o->tif == TIF_GTC) {
-        if (!book_insert(e->books[o->market], o))
-            abort();
-        touch(e, o->market, o->side, o->price);
-        if (house) {
-            struct house_market *hm = &e->house[o->market];
-            VEC_PUSH(*hm, o);
-        }
-        if (resting)
-            *resting = o;
+    if (order_type_is_stop(o->type)) {
+        stop_insert(e, o);
+        coid_add(e, o);
         record_order(e, o);
-        if (r)
-            result_order(e, r, o, fills_before);
+        result_order(e, r, o, fills_before);
         return CG_OK;
     }
-    o->status = o->remaining == 0 ? ORDER_FILLED : ORDER_EXPIRED;
-    if (o->remaining > 0)
-        o->reason = REASON_NO_LIQUIDITY;
-    rehold(e, o);
-    record_order(e, o);
-    if (r)
-        result_order(e, r, o, fills_before);
-    order_release(e, o);
+    o = execute(e, o, r, fills_before, c->ts);
+    if (resting)
+        *resting = o;
     return CG_OK;
+}
+
+/* Activate stops whose trigger the price range [low, high] reached, nearest first. */
+static void trigger_stops(struct engine *e, uint32_t market, int64_t high, int64_t low, int64_t ts)
+{
+    for (int guard = 0; guard < 1000000; guard++) {
+        struct order_vec *rise = &e->stops[market].list[STOP_RISE];
+        struct order_vec *fall = &e->stops[market].list[STOP_FALL];
+        struct order *o = NULL;
+        if (rise->n && rise->v[0]->stop_price <= high) {
+            o = rise->v[0];
+            memmove(&rise->v[0], &rise->v[1], (rise->n - 1) * sizeof(*rise->v));
+            rise->n--;
+        } else if (fall->n && fall->v[0]->stop_price >= low) {
+            o = fall->v[0];
+            memmove(&fall->v[0], &fall->v[1], (fall->n - 1) * sizeof(*fall->v));
+            fall->n--;
+        }
+        if (!o)
+            return;
+        o->triggered = 1;
+        o->updated_at = ts;
+        if (order_type_is_market(o->type)) {
+            /* a triggered stop-market trades like a market order within the protection band
+             * of the last price; a buy also within the cap its hold covers */
+            int64_t ref = o->stop_price;
+            int64_t cap = engine_protection_limit(e->cfg, market, SIDE_BUY, o->stop_price);
+            (void)reference_price(e, market, o->side, &ref);
+            o->exec_limit = engine_protection_limit(e->cfg, market, o->side, ref);
+            if (o->side == SIDE_BUY && o->exec_limit > cap)
+                o->exec_limit = cap;
+        } else {
+            o->exec_limit = o->price;
+        }
+        coid_remove(e, o);
+        (void)execute(e, o, NULL, e->cur->fills.n, ts);
+        /* fills may have moved the last price: look again */
+        if (e->last[market].has) {
+            if (e->last[market].price > high)
+                high = e->last[market].price;
+            if (e->last[market].price < low)
+                low = e->last[market].price;
+        }
+    }
+}
+
+static struct order *find_open(struct engine *e, uint32_t market, uint64_t id, bool *is_stop)
+{
+    struct order *o = book_find(e->books[market], id);
+    *is_stop = false;
+    if (!o) {
+        o = stop_find(e, market, id, false);
+        *is_stop = o != NULL;
+    }
+    return o;
 }
 
 static enum cg_err do_cancel(struct engine *e, const struct cmd *c, struct cmd_result *r)
 {
     struct order *o;
+    bool is_stop;
     if (c->u.cancel.market >= e->cfg->n_markets)
         return CG_EMARKET;
-    o = book_find(e->books[c->u.cancel.market], c->u.cancel.order_id);
+    o = find_open(e, c->u.cancel.market, c->u.cancel.order_id, &is_stop);
     if (!o || o->user_id != c->user_id)
         return o ? CG_ENOTFOUND : CG_ENOTOPEN;
     result_order(e, r, o, e->cur->fills.n);
-    finish_resting(e, o, ORDER_CANCELED, REASON_CANCELED_BY_USER, c->ts);
-    /* finish_resting released o; the snapshot reflects the end state */
-    r->order.status = ORDER_CANCELED;
-    r->order.reason = REASON_CANCELED_BY_USER;
-    r->order.updated_at = c->ts;
-    r->order.hold = 0;
+    if (is_stop) {
+        stop_find(e, o->market, o->id, true);
+        finish_order(e, o, ORDER_CANCELED, REASON_CANCELED_BY_USER, c->ts);
+    } else {
+        finish_resting(e, o, ORDER_CANCELED, REASON_CANCELED_BY_USER, c->ts);
+    }
+    r->order = e->cur->orders.v[e->cur->orders.n - 1];
+    return CG_OK;
+}
+
+static enum cg_err do_cancel_all(struct engine *e, const struct cmd *c, struct cmd_result *r)
+{
+    uint32_t from = c->u.cancel_all.market;
+    uint32_t to = from + 1;
+    struct order_vec mine = {0};
+    if (from == ENGINE_ALL_MARKETS) {
+        from = 0;
+        to = (uint32_t)e->cfg->n_markets;
+    } else if (from >= e->cfg->n_markets) {
+        return CG_EMARKET;
+    }
+    r->orders_first = (uint32_t)e->cur->orders.n;
+    for (uint32_t m = from; m < to; m++) {
+        mine.n = 0;
+        for (int s = 0; s < 2; s++)
+            book_foreach(e->books[m], (enum side)s, collect_orders, &mine);
+        for (size_t i = 0; i < mine.n; i++)
+            if (mine.v[i]->user_id == c->user_id)
+                finish_resting(e, mine.v[i], ORDER_CANCELED, REASON_CANCELED_BY_USER, c->ts);
+        for (int dir = 0; dir < 2; dir++) {
+            struct order_vec *l = &e->stops[m].list[dir];
+            for (size_t i = 0; i < l->n;) {
+                struct order *o = l->v[i];
+                if (o->user_id != c->user_id) {
+                    i++;
+                    continue;
+                }
+                memmove(&l->v[i], &l->v[i + 1], (l->n - i - 1) * sizeof(*l->v));
+                l->n--;
+                finish_order(e, o, ORDER_CANCELED, REASON_CANCELED_BY_USER, c->ts);
+            }
+        }
+    }
+    free(mine.v);
+    r->orders_count = (uint32_t)(e->cur->orders.n - r->orders_first);
+    return CG_OK;
+}
+
+/*
+ * Amend a resting limit order. Lowering the quantity at the same price keeps its place in the
+ * queue; a new price or a larger quantity re-enters the book at the back (and may trade, unless
+ * post-only). Refused amends change nothing.
+ */
+static enum cg_err do_amend(struct engine *e, const struct cmd *c, struct cmd_result *r)
+{
+    const struct market_cfg *m;
+    struct order *o;
+    struct order probe;
+    int64_t new_qty;
+    int64_t new_price;
+    int64_t delta;
+    size_t fills_before = e->cur->fills.n;
+    bool is_stop;
+
+    if (c->u.amend.market >= e->cfg->n_markets)
+        return CG_EMARKET;
+    m = &e->cfg->markets[c->u.amend.market];
+    o = find_open(e, c->u.amend.market, c->u.amend.order_id, &is_stop);
+    if (!o || o->user_id != c->user_id)
+        return o ? CG_ENOTFOUND : CG_ENOTOPEN;
+    if (is_stop || o->type != ORDER_LIMIT)
+        return CG_EINVAL;
+    new_qty = c->u.amend.quantity ? c->u.amend.quantity : o->quantity;
+    new_price = c->u.amend.price ? c->u.amend.price : o->price;
+    if (new_qty <= o->filled || new_qty % m->lot_size != 0)
+        return c->u.amend.quantity % m->lot_size ? CG_ELOT : CG_EMINQTY;
+    if (new_price <= 0 || new_price % m->tick_size != 0)
+        return CG_ETICK;
+    if (new_price == o->price && new_qty == o->quantity) {
+        result_order(e, r, o, fills_before);
+        return CG_OK;
+    }
+    if (new_price == o->price && new_qty < o->quantity) {
+        /* smaller, same price: keeps its queue position */
+        book_reduce(e->books[o->market], o, o->quantity - new_qty);
+        o->quantity = new_qty;
+        o->updated_at = c->ts;
+        touch(e, o->market, o->side, o->price);
+        rehold(e, o);
+        record_order(e, o);
+        result_order(e, r, o, fills_before);
+        return CG_OK;
+    }
+    /* loses priority: check funds and post-only first, so a refusal changes nothing */
+    probe = *o;
+    probe.price = new_price;
+    probe.quantity = new_qty;
+    probe.remaining = new_qty - o->filled;
+    probe.exec_limit = new_price;
+    delta = engine_order_reserve(e->cfg, &probe) - o->hold;
+    if (delta > 0 && ledger_available(e->lg, o->user_id, hold_asset(e, o)) < delta)
+        return CG_EFUNDS;
+    if (o->post_only) {
+        struct order *best =
+            book_best(e->books[o->market], o->side == SIDE_BUY ? SIDE_SELL : SIDE_BUY);
+        if (best && crosses(&probe, best->price))
+            return CG_EPOSTONLY;
+    }
+    touch(e, o->market, o->side, o->price);
+    book_remove(e->books[o->market], o);
+    coid_remove(e, o);
+    if (delta > 0 && hold(e, o->user_id, hold_asset(e, o), delta) != CG_OK)
+        abort(); /* checked above */
+    if (delta > 0)
+        o->hold += delta;
+    o->price = new_price;
+    o->quantity = new_qty;
+    o->remaining = new_qty - o->filled;
+    o->seq = e->next_seq++;
+    o->exec_limit = new_price;
+    o->updated_at = c->ts;
+    (void)execute(e, o, r, fills_before, c->ts);
     return CG_OK;
 }
 
@@ -775,19 +1352,29 @@ static void process(struct engine *e, const struct cmd *c)
     struct cmd_result r;
     enum cg_err err = CG_OK;
 
-    if ((c->type == CMD_FEED_BOOK || c->type == CMD_FEED_PRICE) &&
+    if ((c->type == CMD_FEED_BOOK || c->type == CMD_FEED_PRICE || c->type == CMD_FEED_TRADE) &&
         (c->u.feed_book.market >= e->cfg->n_markets ||
          (c->type == CMD_FEED_BOOK && (c->u.feed_book.n_bids > ENGINE_FEED_LEVELS ||
                                        c->u.feed_book.n_asks > ENGINE_FEED_LEVELS))))
         return;
-    if (c->type == CMD_FEED_BOOK) {
+    switch (c->type) {
+    case CMD_FEED_BOOK:
         house_sync(e, c->u.feed_book.market, c->u.feed_book.bids, c->u.feed_book.n_bids,
                    c->u.feed_book.asks, c->u.feed_book.n_asks, c->ts);
-        return;
-    }
-    if (c->type == CMD_FEED_PRICE) {
+        goto triggers;
+    case CMD_FEED_PRICE:
+        /* a kline replay's price point is the market's real last price */
+        note_trade(e, c->u.feed_price.market, c->u.feed_price.price, c->u.feed_price.price,
+                   c->u.feed_price.price);
         house_ladder(e, c->u.feed_price.market, c->u.feed_price.price, c->ts);
-        return;
+        goto triggers;
+    case CMD_FEED_TRADE:
+        if (c->u.feed_trade.last > 0 && c->u.feed_trade.high >= c->u.feed_trade.low)
+            note_trade(e, c->u.feed_trade.market, c->u.feed_trade.last, c->u.feed_trade.high,
+                       c->u.feed_trade.low);
+        goto triggers;
+    default:
+        break;
     }
     memset(&r, 0, sizeof(r));
     r.req_id = c->req_id;
@@ -808,11 +1395,27 @@ static void process(struct engine *e, const struct cmd *c)
     case CMD_CANCEL:
         err = do_cancel(e, c, &r);
         break;
+    case CMD_AMEND:
+        err = do_amend(e, c, &r);
+        break;
+    case CMD_CANCEL_ALL:
+        err = do_cancel_all(e, c, &r);
+        break;
     default:
         err = CG_EINVAL;
     }
     r.err = err;
     VEC_PUSH(e->cur->results, r);
+triggers:
+    for (uint32_t m = 0; m < e->cfg->n_markets; m++) {
+        struct last_price *lp = &e->last[m];
+        while (lp->dirty) {
+            int64_t hi = lp->hi;
+            int64_t lo = lp->lo;
+            lp->dirty = false;
+            trigger_stops(e, m, hi, lo, c->ts);
+        }
+    }
 }
 
 static int cmp_touched(const void *a, const void *b)
@@ -1008,6 +1611,7 @@ enum cg_err engine_submit(struct engine *e, struct cmd *c)
 struct reserve_sum {
     const struct config *cfg;
     struct ledger *sums; /* reuse the ledger type as a (user, asset) -> amount map */
+    bool holds_ok;
 };
 
 static void add_reserve(const struct order *o, void *ctx)
@@ -1018,6 +1622,8 @@ static void add_reserve(const struct order *o, void *ctx)
     const struct balance *b = ledger_get(rs->sums, o->user_id, asset);
     if (ledger_restore(rs->sums, o->user_id, asset, (b ? b->total : 0) + o->hold, 0) != CG_OK)
         abort();
+    if (o->hold != engine_order_reserve(rs->cfg, o))
+        rs->holds_ok = false;
 }
 
 struct held_check {
@@ -1039,23 +1645,10 @@ static void check_held(uint64_t user_id, uint32_t asset, const struct balance *b
     }
 }
 
-struct order_check {
-    const struct config *cfg;
-    bool ok;
-};
-
-static void check_order_hold(const struct order *o, void *ctx)
-{
-    struct order_check *oc = ctx;
-    if (o->hold != engine_order_reserve(oc->cfg, o))
-        oc->ok = false;
-}
-
 bool engine_check(struct engine *e, char *msg, size_t msglen)
 {
-    struct reserve_sum rs = {e->cfg, ledger_new(e->cfg->n_assets)};
+    struct reserve_sum rs = {e->cfg, ledger_new(e->cfg->n_assets), true};
     struct held_check hc = {NULL, true, msg, msglen};
-    struct order_check oc = {e->cfg, true};
     if (!rs.sums)
         return false;
     if (!ledger_check(e->lg, msg, msglen)) {
@@ -1065,15 +1658,105 @@ bool engine_check(struct engine *e, char *msg, size_t msglen)
     for (size_t m = 0; m < e->cfg->n_markets; m++) {
         for (int s = 0; s < 2; s++) {
             book_foreach(e->books[m], (enum side)s, add_reserve, &rs);
-            book_foreach(e->books[m], (enum side)s, check_order_hold, &oc);
+            for (size_t i = 0; i < e->stops[m].list[s].n; i++)
+                add_reserve(e->stops[m].list[s].v[i], &rs);
         }
     }
     hc.sums = rs.sums;
     ledger_foreach(e->lg, check_held, &hc);
     ledger_free(rs.sums);
-    if (hc.ok && !oc.ok) {
+    if (hc.ok && !rs.holds_ok) {
         snprintf(msg, msglen, "an open order's hold differs from its reserve");
         return false;
     }
     return hc.ok;
+}
+
+/* ---- state hash (FNV-1a 64 over a canonical serialisation) ---- */
+
+struct hasher {
+    uint64_t h;
+};
+
+static void hash_bytes(struct hasher *hs, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        hs->h = (hs->h ^ b[i]) * 1099511628211ULL;
+}
+
+static void hash_i64(struct hasher *hs, int64_t v)
+{
+    hash_bytes(hs, &v, sizeof(v));
+}
+
+static void hash_order(const struct order *o, void *ctx)
+{
+    struct hasher *hs = ctx;
+    hash_i64(hs, (int64_t)o->id);
+    hash_i64(hs, (int64_t)o->user_id);
+    hash_i64(hs, (int64_t)o->seq);
+    hash_i64(hs, o->side | o->type << 8 | o->tif << 16 | o->status << 24);
+    hash_i64(hs, o->price);
+    hash_i64(hs, o->stop_price);
+    hash_i64(hs, o->quantity);
+    hash_i64(hs, o->remaining);
+    hash_i64(hs, o->hold);
+    hash_i64(hs, o->fee_total);
+}
+
+struct acct {
+    uint64_t user_id;
+    uint32_t asset;
+    int64_t total, held;
+};
+
+struct acct_vec {
+    struct acct *v;
+    size_t n, cap;
+};
+
+static void collect_acct(uint64_t user_id, uint32_t asset, const struct balance *b, void *ctx)
+{
+    struct acct_vec *av = ctx;
+    struct acct a = {user_id, asset, b->total, b->held};
+    VEC_PUSH(*av, a);
+}
+
+static int cmp_acct(const void *x, const void *y)
+{
+    const struct acct *a = x;
+    const struct acct *b = y;
+    if (a->user_id != b->user_id)
+        return a->user_id < b->user_id ? -1 : 1;
+    return a->asset < b->asset ? -1 : (a->asset > b->asset);
+}
+
+uint64_t engine_state_hash(struct engine *e)
+{
+    struct hasher hs = {1469598103934665603ULL};
+    struct acct_vec av = {0};
+    for (size_t m = 0; m < e->cfg->n_markets; m++) {
+        for (int s = 0; s < 2; s++) {
+            book_foreach(e->books[m], (enum side)s, hash_order, &hs);
+            for (size_t i = 0; i < e->stops[m].list[s].n; i++)
+                hash_order(e->stops[m].list[s].v[i], &hs);
+        }
+        hash_i64(&hs, e->last[m].has ? e->last[m].price : -1);
+    }
+    ledger_foreach(e->lg, collect_acct, &av);
+    if (av.n > 1)
+        qsort(av.v, av.n, sizeof(*av.v), cmp_acct);
+    for (size_t i = 0; i < av.n; i++) {
+        hash_i64(&hs, (int64_t)av.v[i].user_id);
+        hash_i64(&hs, av.v[i].asset);
+        hash_i64(&hs, av.v[i].total);
+        hash_i64(&hs, av.v[i].held);
+    }
+    free(av.v);
+    hash_i64(&hs, (int64_t)e->next_order_id);
+    hash_i64(&hs, (int64_t)e->next_fill_id);
+    hash_i64(&hs, (int64_t)e->next_entry_id);
+    hash_i64(&hs, (int64_t)e->next_seq);
+    return hs.h;
 }

@@ -17,7 +17,15 @@
  *   trader never pays above the stated rate, and keeps holds sufficient across partial fills;
  * - reserve (hold) of an open order: sell = remaining base; limit buy = notional(price,
  *   remaining) + floor(that x max(maker, taker) ppm / 10^6); market buy = exact cost found by
- *   walking the book before matching.
+ *   walking the book before matching; market buy by quote = the quote budget.
+ * - market protection: a market order never trades beyond ref x (1 +/- market_protection),
+ *   ref = the last trade price (Coinage fills and the replay's real trades), else the mid, else
+ *   the best opposite price; what would need more is not filled (refused if nothing fills).
+ * - stops: stop-loss buys and take-profit sells trigger when the last price rises to the stop
+ *   price; stop-loss sells and take-profit buys when it falls to it. Triggered in order of stop
+ *   price (nearest first), then time. A stop that would trigger at once is refused.
+ * - self-trade prevention (per taker): expire_maker (default) cancels the resting order,
+ *   expire_taker ends the taker, expire_both does both (Binance's EXPIRED_IN_MATCH).
  */
 #ifndef CG_ENGINE_ENGINE_H
 #define CG_ENGINE_ENGINE_H
@@ -33,6 +41,7 @@
 
 #define ENGINE_FEED_LEVELS 50
 #define IDEM_KEY_MAX 65
+#define ENGINE_ALL_MARKETS 0xFFFFFFFFu
 
 enum cmd_type {
     CMD_DEPOSIT = 1,
@@ -41,6 +50,9 @@ enum cmd_type {
     CMD_CANCEL,
     CMD_FEED_BOOK,  /* house: mirror these real L2 levels */
     CMD_FEED_PRICE, /* house: quote a ladder around this real price */
+    CMD_AMEND,      /* change a resting limit order's quantity and/or price */
+    CMD_CANCEL_ALL, /* cancel a user's open orders (one market or all) */
+    CMD_FEED_TRADE, /* the replay's real trades since the last one: last/high/low price */
 };
 
 enum order_reason {
@@ -49,6 +61,9 @@ enum order_reason {
     REASON_SELF_TRADE_PREVENTION,
     REASON_NO_LIQUIDITY, /* market/IOC remainder found no more counterparty */
     REASON_HOUSE_REQUOTE,
+    REASON_POST_ONLY,        /* a post-only order would have taken liquidity */
+    REASON_PRICE_PROTECTION, /* a market remainder would trade beyond the protection band */
+    REASON_FILL_OR_KILL,     /* a FOK order could not fill completely at once */
 };
 
 struct px_level {
@@ -73,14 +88,31 @@ struct cmd {
             uint8_t side; /* enum side */
             uint8_t type; /* enum order_type */
             uint8_t tif;  /* enum order_tif */
+            uint8_t post_only;
+            uint8_t stp; /* enum stp_mode */
             int64_t price;
-            int64_t quantity;
+            int64_t quantity;       /* base; 0 for market buys by quote */
+            int64_t quote_quantity; /* market buys by quote: budget incl. fees */
+            int64_t stop_price;     /* stop and take-profit types */
             char client_order_id[40];
         } place;
         struct {
             uint32_t market;
             uint64_t order_id;
         } cancel;
+        struct {
+            uint32_t market;
+            uint64_t order_id;
+            int64_t price;    /* new limit price, 0 = unchanged */
+            int64_t quantity; /* new total quantity (incl. what is filled), 0 = unchanged */
+        } amend;
+        struct {
+            uint32_t market; /* ENGINE_ALL_MARKETS for every market */
+        } cancel_all;
+        struct {
+            uint32_t market;
+            int64_t last, high, low;
+        } feed_trade;
         struct {
             uint32_t market;
             uint16_t n_bids;
@@ -128,6 +160,9 @@ struct cmd_result {
     struct order order;
     uint32_t fill_first;
     uint32_t fill_count;
+    /* cancel-all: the canceled orders are batch->orders[orders_first..+orders_count) */
+    uint32_t orders_first;
+    uint32_t orders_count;
 };
 
 struct l2_change {
@@ -191,7 +226,10 @@ void engine_free(struct engine *e);
 struct ledger *engine_ledger(struct engine *e);
 void engine_set_ids(struct engine *e, uint64_t next_order_id, uint64_t next_fill_id,
                     uint64_t next_entry_id, uint64_t next_seq);
-/* Re-insert a resting user order (copied) in seq order; the caller restores balances/holds. */
+/* The market's last trade price at recovery (stops trigger against it). */
+void engine_set_last_price(struct engine *e, uint32_t market, int64_t price);
+/* Re-insert an open user order (copied) in seq order: resting limit orders into the book,
+ * untriggered stops into the stop book. The caller restores balances and holds. */
 enum cg_err engine_restore_order(struct engine *e, const struct order *o)
     __attribute__((warn_unused_result));
 /*
@@ -218,8 +256,24 @@ enum cg_err engine_submit(struct engine *e, struct cmd *c) __attribute__((warn_u
  */
 struct batch *engine_run_batch(struct engine *e, struct cmd *const *cmds, size_t n);
 
-/* Reserve for an open order under the rules above (quote for buys, base for sells). */
+/*
+ * Reserve for an open order under the rules above (quote for buys, base for sells). A stop-market
+ * buy reserves as a limit buy at its protection cap: stop_price x (1 + market_protection),
+ * rounded up to the tick (the worst price it may trade at once triggered).
+ */
 int64_t engine_order_reserve(const struct config *cfg, const struct order *o);
+/* Stop-market protection cap of a buy (ceil to tick) or floor of a sell, in quote minor units. */
+int64_t engine_protection_limit(const struct config *cfg, uint32_t market, int side, int64_t ref);
+/*
+ * Deterministic hash of the engine state: every resting and stop order (in priority order),
+ * every account balance and hold (sorted), the id counters and last prices. Replaying the same
+ * commands on a fresh engine gives the same hash. Engine thread, or while stopped.
+ */
+uint64_t engine_state_hash(struct engine *e);
+/* Whether a type is a stop/take-profit (waits for its trigger). */
+bool order_type_is_stop(int type);
+/* Whether a type executes as a market order (market, stop-loss, take-profit). */
+bool order_type_is_market(int type);
 /* floor(notional x ppm / 10^6). */
 int64_t engine_fee(int64_t notional, int64_t ppm);
 

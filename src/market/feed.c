@@ -147,6 +147,23 @@ static void send_book(struct feed *f, uint32_t market)
         log_warn("feed: engine queue full; skipped a book update");
 }
 
+/* The real trades of this step set the engine's last price (stop triggers). */
+static void send_trades(struct feed *f, uint32_t market, int64_t last, int64_t high, int64_t low)
+{
+    struct cmd *c = calloc(1, sizeof(*c));
+    if (!c)
+        return;
+    c->type = CMD_FEED_TRADE;
+    c->user_id = LEDGER_HOUSE_LP_ID;
+    c->ts = clock_now_ms();
+    c->u.feed_trade.market = market;
+    c->u.feed_trade.last = last;
+    c->u.feed_trade.high = high;
+    c->u.feed_trade.low = low;
+    if (engine_submit(f->eng, c) != CG_OK)
+        log_warn("feed: engine queue full; skipped a trade update");
+}
+
 /* Advance an L2 replay to `offset` ms of replay time since the start (all loops). */
 static void step_l2(struct feed *f, uint32_t market, int64_t offset)
 {
@@ -156,6 +173,9 @@ static void step_l2(struct feed *f, uint32_t market, int64_t offset)
     int64_t target = fm->info.first_ms + offset % duration;
     bool depth = false;
     size_t n = capture_event_count(fm->cap);
+    int64_t last = 0;
+    int64_t high = 0;
+    int64_t low = 0;
 
     if (loop != fm->loops) {
         /* Reached the end: start the capture again from its snapshot. */
@@ -173,13 +193,21 @@ static void step_l2(struct feed *f, uint32_t market, int64_t offset)
         fm->next++;
         if (!ev)
             break;
-        if (ev->kind == CAPTURE_DEPTH)
+        if (ev->kind == CAPTURE_DEPTH) {
             depth = true;
-        else
-            mdata_set_reference(f->md, market, ev->price, ev->ts_ms);
+            continue;
+        }
+        mdata_set_reference(f->md, market, ev->price, ev->ts_ms);
+        if (!last || ev->price > high)
+            high = ev->price;
+        if (!last || ev->price < low)
+            low = ev->price;
+        last = ev->price;
     }
     if (depth)
         send_book(f, market);
+    if (last)
+        send_trades(f, market, last, high, low);
 }
 
 static void step_klines(struct feed *f, uint32_t market, int64_t offset)

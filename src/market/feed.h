@@ -4,8 +4,9 @@
  *
  * - L2 markets (BTC, ETH): the Binance depth + trades capture is replayed at `speed` x real
  *   time; after each step the top `house.levels` real levels per side go to the engine as
- *   CMD_FEED_BOOK (the house mirrors them, sizes as in the data). Real trades set the reference
- *   price only: no fill bypasses the engine.
+ *   CMD_FEED_BOOK (the house mirrors them, sizes as in the data). Real trades are not fills (no
+ *   fill bypasses the engine): they set the reference price and, as CMD_FEED_TRADE, the
+ *   engine's last price that stop orders trigger on.
  * - Kline markets: each 1h bar lasts 1 h / speed; the house ladder is centred on the bar's real
  *   open, then its high and low (in the order the bar's direction implies: a rising bar visits
  *   its low first), then its close, a quarter of the bar each. No price between them is made up.

@@ -28,9 +28,26 @@ const char *store_side_name(int side)
     return side == SIDE_BUY ? "buy" : "sell";
 }
 
+static const char *const type_names[] = {"limit",           "market",      "stop_loss",
+                                         "stop_loss_limit", "take_profit", "take_profit_limit"};
+static const char *const stp_names[] = {"expire_maker", "expire_taker", "expire_both"};
+
 const char *store_type_name(int type)
 {
-    return type == ORDER_MARKET ? "market" : "limit";
+    return (type >= 0 && type <= ORDER_TAKE_PROFIT_LIMIT) ? type_names[type] : "limit";
+}
+
+const char *store_stp_name(int stp)
+{
+    return (stp >= 0 && stp <= STP_EXPIRE_BOTH) ? stp_names[stp] : "expire_maker";
+}
+
+int store_stp_parse(const char *s)
+{
+    for (int i = 0; s && i <= STP_EXPIRE_BOTH; i++)
+        if (!strcmp(s, stp_names[i]))
+            return i;
+    return -1;
 }
 
 const char *store_tif_name(int tif)
@@ -45,7 +62,10 @@ int store_side_parse(const char *s)
 
 int store_type_parse(const char *s)
 {
-    return !s ? -1 : !strcmp(s, "limit") ? ORDER_LIMIT : !strcmp(s, "market") ? ORDER_MARKET : -1;
+    for (int i = 0; s && i <= ORDER_TAKE_PROFIT_LIMIT; i++)
+        if (!strcmp(s, type_names[i]))
+            return i;
+    return -1;
 }
 
 int store_tif_parse(const char *s)
@@ -183,7 +203,8 @@ static enum cg_err write_order(struct store *s, const struct order *o)
     static const char *sql =
         "INSERT OR REPLACE INTO orders (id, user_id, market, side, type, time_in_force, status, "
         "reason, price, quantity, filled, quote_filled, fee_total, hold, seq, client_order_id, "
-        "created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+        "created_at, updated_at, stop_price, quote_quantity, post_only, stp, triggered) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
     struct db_stmt *st = db_prepare(s->db, sql);
     if (!st)
         return CG_ESTORE;
@@ -205,6 +226,11 @@ static enum cg_err write_order(struct store *s, const struct order *o)
     db_bind_text(st, 16, o->client_order_id[0] ? o->client_order_id : NULL);
     db_bind_int64(st, 17, o->created_at);
     db_bind_int64(st, 18, o->updated_at);
+    db_bind_int64(st, 19, o->stop_price);
+    db_bind_int64(st, 20, o->quote_quantity);
+    db_bind_int64(st, 21, o->post_only);
+    db_bind_text(st, 22, store_stp_name(o->stp));
+    db_bind_int64(st, 23, o->triggered);
     return db_step(st) == DB_DONE ? CG_OK : CG_ESTORE;
 }
 
@@ -468,8 +494,11 @@ enum cg_err store_recover(struct db *db, const struct config *cfg, struct engine
     static const char *sql_bal = "SELECT user_id, asset, total, held FROM balances";
     static const char *sql_orders =
         "SELECT id, user_id, market, side, type, time_in_force, status, price, quantity, filled, "
-        "quote_filled, fee_total, hold, seq, client_order_id, created_at, updated_at FROM orders "
+        "quote_filled, fee_total, hold, seq, client_order_id, created_at, updated_at, stop_price, "
+        "quote_quantity, post_only, stp, triggered FROM orders "
         "WHERE status IN ('new', 'partially_filled') ORDER BY seq";
+    static const char *sql_last =
+        "SELECT market, price FROM fills WHERE id IN (SELECT MAX(id) FROM fills GROUP BY market)";
     struct ledger *lg = engine_ledger(e);
     struct db_stmt *st;
     size_t n_orders = 0;
@@ -537,6 +566,13 @@ enum cg_err store_recover(struct db *db, const struct config *cfg, struct engine
             snprintf(o.client_order_id, sizeof(o.client_order_id), "%s", coid);
         o.created_at = db_col_int64(st, 15);
         o.updated_at = db_col_int64(st, 16);
+        o.stop_price = db_col_int64(st, 17);
+        o.quote_quantity = db_col_int64(st, 18);
+        o.post_only = (uint8_t)db_col_int64(st, 19);
+        o.stp = (uint8_t)(store_stp_parse(db_col_text(st, 20)) < 0
+                              ? 0
+                              : store_stp_parse(db_col_text(st, 20)));
+        o.triggered = (uint8_t)db_col_int64(st, 21);
         if (engine_restore_order(e, &o) != CG_OK) {
             snprintf(msg, msglen, "cannot restore open order %llu", (unsigned long long)o.id);
             db_reset(st);
@@ -547,6 +583,15 @@ enum cg_err store_recover(struct db *db, const struct config *cfg, struct engine
     db_reset(st);
     if (rc == DB_ERROR)
         return CG_ESTORE;
+    st = db_prepare(db, sql_last);
+    if (!st)
+        return CG_ESTORE;
+    while (db_step(st) == DB_ROW) {
+        int market = config_market_index(cfg, db_col_text(st, 0));
+        if (market >= 0)
+            engine_set_last_price(e, (uint32_t)market, db_col_int64(st, 1));
+    }
+    db_reset(st);
     if (!engine_check(e, msg, msglen))
         return CG_ESTORE;
     log_info("store: recovered %zu open orders; ledger sums to zero", n_orders);

@@ -58,6 +58,8 @@ bool store_check_ledger(struct db *db, char *msg, size_t msglen);
 const char *store_side_name(int side);
 const char *store_type_name(int type);
 const char *store_tif_name(int tif);
+const char *store_stp_name(int stp);
+int store_stp_parse(const char *s);
 int store_side_parse(const char *s);
 int store_type_parse(const char *s);
 int store_tif_parse(const char *s);

@@ -564,7 +564,9 @@ describe('security', () => {
       assertError(await api(srv, 'POST', '/api/v1/nope', { body: {} }), 404, 'route_not_found', 'POST unknown');
       assertError(await api(srv, 'PUT', '/api/v1/orders', { token: U.token }), 405, 'method_not_allowed', 'PUT orders');
       assertError(await api(srv, 'PUT', '/api/v1/orders', { token: U.token, body: { market: 'BTC-USDT' } }), 405, 'method_not_allowed', 'PUT orders body');
-      assertError(await api(srv, 'PATCH', `/api/v1/orders/${restingId}`, { token: U.token, body: { price: '1.00' } }), 405, 'method_not_allowed', 'PATCH order');
+      // PATCH is amend: an amend to a price whose notional is below the minimum is refused
+      assertError(await api(srv, 'PATCH', `/api/v1/orders/${restingId}`, { token: U.token, body: { price: '1.00' } }), 400, 'min_notional', 'PATCH order');
+      assertError(await api(srv, 'PATCH', '/api/v1/balances', { token: U.token, body: {} }), 405, 'method_not_allowed', 'PATCH balances');
       assertError(await api(srv, 'DELETE', '/api/v1/balances', { token: U.token }), 405, 'method_not_allowed', 'DELETE balances');
       assertError(await api(srv, 'GET', '/api/v1/deposits', { token: U.token }), 405, 'method_not_allowed', 'GET deposits');
       for (const q of ['limit=0', 'limit=-1', 'limit=501', 'limit=abc', 'limit=', 'limit=1.5', 'cursor=abc']) {

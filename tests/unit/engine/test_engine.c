@@ -56,6 +56,9 @@ static void market_set(struct config *c, uint32_t i, const char *name, uint32_t 
     m->min_notional = 0;
     m->maker_fee_ppm = maker;
     m->taker_fee_ppm = taker;
+    /* a wide market protection band (90%): the tests below walk levels far apart; the band
+     * itself is tested in test_order_types.c */
+    m->protection_ppm = 900000;
 }
 
 static void test_config(struct config *c)
