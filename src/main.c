@@ -280,6 +280,11 @@ static int cmd_serve(const struct opts *o)
         goto out;
     app.store =
         store_new(wdb, &cfg, (struct store_hooks){api_render_batch, api_batch_committed, &app});
+    if (app.store && getenv("COINAGE_TEST_FAIL_COMMIT_AFTER")) {
+        /* failure injection for the store-failure test; not for production use */
+        store_fail_after(app.store, atol(getenv("COINAGE_TEST_FAIL_COMMIT_AFTER")));
+        log_warn("store: COINAGE_TEST_FAIL_COMMIT_AFTER is set: a commit will fail on purpose");
+    }
     if (!app.store || store_start(app.store) != CG_OK ||
         engine_start(app.eng, store_emit, app.store) != CG_OK || api_worker_start(&app) != CG_OK)
         goto out;

@@ -100,6 +100,7 @@ json_t *render_market(const struct app *app, uint32_t i)
     json_object_set_new(j, "min_notional", json_amount(m->min_notional, qs));
     json_object_set_new(j, "maker_fee", json_amount(m->maker_fee_ppm, 6));
     json_object_set_new(j, "taker_fee", json_amount(m->taker_fee_ppm, 6));
+    json_object_set_new(j, "market_protection", json_amount(m->protection_ppm, 6));
     json_object_set_new(rp, "replay", json_true());
     json_object_set_new(rp, "kind",
                         json_string(m->replay_kind == REPLAY_L2       ? "l2_depth_and_trades"

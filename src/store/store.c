@@ -18,7 +18,8 @@ struct store {
     pthread_cond_t space; /* room in the queue */
     struct batch **q;
     size_t head, n;
-    bool running, started, inject;
+    bool running, started;
+    long fail_after; /* test hook: commits left before an injected failure; -1 = never */
     volatile bool failed;
     pthread_t thread;
 };
@@ -116,6 +117,7 @@ struct store *store_new(struct db *db, const struct config *cfg, struct store_ho
     }
     s->db = db;
     s->cfg = cfg;
+    s->fail_after = -1;
     s->hooks = hooks;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
@@ -140,9 +142,9 @@ bool store_failed(const struct store *s)
     return s->failed;
 }
 
-void store_inject_failure(struct store *s)
+void store_fail_after(struct store *s, long commits)
 {
-    s->inject = true;
+    s->fail_after = commits;
 }
 
 static const int64_t candle_ms[] = {60000, 300000, 900000, 3600000, 14400000, 86400000};
@@ -344,9 +346,9 @@ static bool commit_batch(struct store *s, struct batch *b)
         return false;
     if (!batch_has_writes(b))
         return true;
-    if (s->inject) {
-        s->inject = false;
-        log_error("store: injected commit failure; refusing writes from now on");
+    if (s->fail_after >= 0 && b->results.n > 0 && s->fail_after-- == 0) {
+        log_error("store: injected commit failure (COINAGE_TEST_FAIL_COMMIT_AFTER); refusing "
+                  "writes from now on");
         s->failed = true;
         return false;
     }

@@ -37,8 +37,9 @@ void store_submit(struct store *s, struct batch *b);
 /* engine_emit_fn adapter: ctx is the struct store. */
 void store_emit(struct batch *b, void *ctx);
 bool store_failed(const struct store *s);
-/* Test hook: make the next commit fail (as a full disk would). */
-void store_inject_failure(struct store *s);
+/* Test hook: let `commits` more commits of batches that answer requests succeed, then fail the
+ * next one as a full disk would (-1 = never). Call before store_start. */
+void store_fail_after(struct store *s, long commits);
 
 /*
  * Recovery, before the engine starts: load balances, holds and open orders (in seq order, so
