@@ -7,7 +7,8 @@
 
 #define ORDER_COLS                                                                                 \
     "id, user_id, market, side, type, time_in_force, status, reason, price, quantity, filled, "    \
-    "quote_filled, fee_total, hold, seq, client_order_id, created_at, updated_at"
+    "quote_filled, fee_total, hold, seq, client_order_id, created_at, updated_at, stop_price, "    \
+    "quote_quantity, post_only, stp, triggered"
 
 static int reason_parse(const char *s)
 {

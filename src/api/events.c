@@ -202,17 +202,6 @@ static void publish_private(struct app *app, const struct batch *b)
 void api_batch_committed(struct batch *b, bool ok, void *ctx)
 {
     struct app *app = ctx;
-    for (size_t i = 0; i < b->results.n; i++) {
-        const struct cmd_result *r = &b->results.v[i];
-        if (!r->req_id)
-            continue;
-        if (ok)
-            api_complete(app, r->req_id, b->statuses[i], b->bodies[i], false);
-        else
-            api_complete(app, r->req_id, 503, json_error_body(CG_ESTORE, NULL), false);
-        if (ok)
-            b->bodies[i] = NULL; /* ownership passed */
-    }
     if (ok) {
         mdata_lock(app->md);
         mdata_apply_batch_locked(app->md, b);
@@ -222,8 +211,21 @@ void api_batch_committed(struct batch *b, bool ok, void *ctx)
         mdata_unlock(app->md);
         publish_public(app, b);
         publish_private(app, b);
-        if (app->lws_ctx)
-            lws_cancel_service(app->lws_ctx);
     }
+    /* answer after the read models are updated: a client that reads the book right after its
+     * order was acknowledged sees the order's effect */
+    for (size_t i = 0; i < b->results.n; i++) {
+        const struct cmd_result *r = &b->results.v[i];
+        if (!r->req_id)
+            continue;
+        if (ok) {
+            api_complete(app, r->req_id, b->statuses[i], b->bodies[i], false);
+            b->bodies[i] = NULL; /* ownership passed */
+        } else {
+            api_complete(app, r->req_id, 503, json_error_body(CG_ESTORE, NULL), false);
+        }
+    }
+    if (ok && app->lws_ctx)
+        lws_cancel_service(app->lws_ctx);
     batch_free(b);
 }

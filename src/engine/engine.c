@@ -742,6 +742,7 @@ struct walk {
     const struct order *taker;
     int64_t qty;  /* base that would fill */
     int64_t cost; /* quote it would cost a buyer, fees included */
+    bool stopped; /* reached an own order that ends the taker (expire_taker/both) */
 };
 
 static void walk_visit(const struct order *o, void *ctx)
@@ -750,9 +751,13 @@ static void walk_visit(const struct order *o, void *ctx)
     const struct market_cfg *m = &w->e->cfg->markets[w->taker->market];
     int64_t q;
     int64_t n;
-    if (w->qty >= w->taker->remaining || o->user_id == w->taker->user_id ||
-        !crosses(w->taker, o->price))
+    if (w->stopped || w->qty >= w->taker->remaining || !crosses(w->taker, o->price))
         return;
+    if (o->user_id == w->taker->user_id) {
+        /* expire_maker cancels it and goes on; the other modes end the taker here */
+        w->stopped = w->taker->stp != STP_EXPIRE_MAKER;
+        return;
+    }
     q = w->taker->remaining - w->qty < o->remaining ? w->taker->remaining - w->qty : o->remaining;
     n = notional_of(w->e->cfg, m, o->price, q);
     w->qty += q;
@@ -761,7 +766,7 @@ static void walk_visit(const struct order *o, void *ctx)
 
 static struct walk walk_book(struct engine *e, const struct order *o)
 {
-    struct walk w = {e, o, 0, 0};
+    struct walk w = {e, o, 0, 0, false};
     book_foreach(e->books[o->market], o->side == SIDE_BUY ? SIDE_SELL : SIDE_BUY, walk_visit, &w);
     return w;
 }
@@ -812,7 +817,21 @@ static void trigger_stops(struct engine *e, uint32_t market, int64_t high, int64
 static struct order *execute(struct engine *e, struct order *o, struct cmd_result *r,
                              size_t fills_before, int64_t ts)
 {
-    bool stp_end = match(e, o, ts);
+    bool stp_end;
+    if (o->tif == TIF_FOK && !order_type_is_market(o->type) && walk_book(e, o).qty < o->remaining) {
+        /* Fill or kill: all of it now, or nothing (the order ends expired, nothing moves). */
+        o->status = ORDER_EXPIRED;
+        o->reason = REASON_FILL_OR_KILL;
+        o->updated_at = ts;
+        o->exec_limit = 0;
+        rehold(e, o);
+        record_order(e, o);
+        result_order(e, r, o, fills_before);
+        coid_remove(e, o);
+        order_release(e, o);
+        return NULL;
+    }
+    stp_end = match(e, o, ts);
     bool rests = !stp_end && o->remaining > 0 && !order_type_is_market(o->type) &&
                  o->tif == TIF_GTC && o->quote_quantity == 0;
     if (rests) {
@@ -952,12 +971,17 @@ static enum cg_err do_place(struct engine *e, const struct cmd *c, struct cmd_re
             /* budget mode: remaining is "unbounded", the budget limits it */
             o->remaining = INT64_MAX / 4 - (INT64_MAX / 4) % m->lot_size;
             w = walk_book(e, o);
-            if (w.qty == 0 || affordable(e, o, book_best(e->books[o->market], opp)->price,
-                                         o->quote_quantity) == 0) {
+            if (w.qty == 0) {
+                /* nothing within the band: is there anything at all beyond it? */
+                o->exec_limit = 0;
+                w = walk_book(e, o);
                 order_release(e, o);
-                return w.qty == 0 && book_best(e->books[o->market], opp) ? CG_EPROTECTION
-                       : w.qty == 0                                      ? CG_ELIQUIDITY
-                                                                         : CG_EAMOUNT;
+                return w.qty > 0 ? CG_EPROTECTION : CG_ELIQUIDITY;
+            }
+            if (affordable(e, o, book_best(e->books[o->market], opp)->price, o->quote_quantity) ==
+                0) {
+                order_release(e, o);
+                return CG_EAMOUNT;
             }
             o->remaining = INT64_MAX / 4 - (INT64_MAX / 4) % m->lot_size;
             need = o->quote_quantity;
@@ -988,18 +1012,6 @@ static enum cg_err do_place(struct engine *e, const struct cmd *c, struct cmd_re
                 order_release(e, o);
                 return CG_OK;
             }
-        }
-        if (o->tif == TIF_FOK && walk_book(e, o).qty < o->quantity) {
-            /* Fill or kill: all of it now, or nothing (the order ends expired). */
-            o->id = e->next_order_id++;
-            o->seq = e->next_seq++;
-            o->status = ORDER_EXPIRED;
-            o->reason = REASON_FILL_OR_KILL;
-            o->exec_limit = 0;
-            record_order(e, o);
-            result_order(e, r, o, fills_before);
-            order_release(e, o);
-            return CG_OK;
         }
         need = engine_order_reserve(e->cfg, o);
     }
