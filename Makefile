@@ -95,12 +95,22 @@ $(OUT)/bench/bench_engine: bench/bench_engine.c $(OUT)/libcoinage.a
 	@$(CC) $(COMMON) $(OPT) $(PKG_CFLAGS) -DBENCH_CFLAGS='"$(CC) $(OPT)"' -o $@ $< \
 		$(OUT)/libcoinage.a $(PKG_LIBS)
 
+# Recovery time (bench/bench_recovery.sh): 1M fills + 100k open orders, then restart.
+.PHONY: bench-recovery
+bench-recovery: $(OUT)/bench/bench_recovery $(OUT)/coinage
+	sh bench/bench_recovery.sh
+
+$(OUT)/bench/bench_recovery: bench/bench_recovery.c $(OUT)/libcoinage.a
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	@$(CC) $(COMMON) $(OPT) $(PKG_CFLAGS) -o $@ $< $(OUT)/libcoinage.a $(PKG_LIBS)
+
 # End-to-end HTTP benchmark (wrk on loopback against a release server; see bench/bench_http.sh).
 .PHONY: bench-http
 bench-http:
 	sh bench/bench_http.sh 10 32
 
-bench: bench-engine bench-http
+bench: bench-engine bench-http bench-recovery
 
 setup:
 	sh scripts/setup-debian.sh

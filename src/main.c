@@ -202,24 +202,45 @@ static void on_signal(int sig)
 
 static void seed_mdata(struct db *db, const struct config *cfg, struct mdata *md)
 {
+    /* The last 24 h of fills, read newest first along the primary key so that a store with
+     * millions of older fills is not scanned (there is no index on ts), then seeded in order. */
     static const char *sql_fills = "SELECT market, id, price, quantity, quote_quantity, "
-                                   "taker_side, ts FROM fills WHERE ts >= ? ORDER BY id";
+                                   "taker_side, ts FROM fills ORDER BY id DESC";
     static const char *sql_candle = "SELECT open_time, open, high, low, close, volume, "
                                     "quote_volume FROM candles WHERE market = ? AND interval = ? "
                                     "AND source = 'coinage' ORDER BY open_time DESC LIMIT 1";
+    struct seeded {
+        int m;
+        struct md_trade t;
+    };
+    struct seeded *v = NULL;
+    size_t n = 0;
+    size_t cap = 0;
+    int64_t since = clock_now_ms() - 24LL * 3600 * 1000;
     struct db_stmt *st = db_prepare(db, sql_fills);
     if (st) {
-        db_bind_int64(st, 1, clock_now_ms() - 24LL * 3600 * 1000);
         while (db_step(st) == DB_ROW) {
-            int m = config_market_index(cfg, db_col_text(st, 0));
-            struct md_trade t = {
-                (uint64_t)db_col_int64(st, 1), db_col_int64(st, 2),
-                db_col_int64(st, 3),           db_col_int64(st, 4),
-                db_col_int64(st, 6),           (uint8_t)store_side_parse(db_col_text(st, 5))};
-            if (m >= 0)
-                mdata_seed_trade(md, (uint32_t)m, &t);
+            struct seeded sd = {config_market_index(cfg, db_col_text(st, 0)),
+                                {(uint64_t)db_col_int64(st, 1), db_col_int64(st, 2),
+                                 db_col_int64(st, 3), db_col_int64(st, 4), db_col_int64(st, 6),
+                                 (uint8_t)store_side_parse(db_col_text(st, 5))}};
+            if (sd.t.ts < since)
+                break;
+            if (n == cap) {
+                struct seeded *nv;
+                cap = cap ? cap * 2 : 1024;
+                nv = realloc(v, cap * sizeof(*v));
+                if (!nv)
+                    break;
+                v = nv;
+            }
+            v[n++] = sd;
         }
         db_reset(st);
+        for (size_t i = n; i-- > 0;)
+            if (v[i].m >= 0)
+                mdata_seed_trade(md, (uint32_t)v[i].m, &v[i].t);
+        free(v);
     }
     for (uint32_t m = 0; m < cfg->n_markets; m++) {
         for (int iv = 0; iv < MD_INTERVALS; iv++) {

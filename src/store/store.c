@@ -494,11 +494,18 @@ enum cg_err store_recover(struct db *db, const struct config *cfg, struct engine
                           size_t msglen)
 {
     static const char *sql_bal = "SELECT user_id, asset, total, held FROM balances";
+    static const char *sql_sum =
+        "SELECT asset, SUM(total) FROM balances GROUP BY asset HAVING SUM(total) != 0";
     static const char *sql_orders =
         "SELECT id, user_id, market, side, type, time_in_force, status, price, quantity, filled, "
         "quote_filled, fee_total, hold, seq, client_order_id, created_at, updated_at, stop_price, "
         "quote_quantity, post_only, stp, triggered FROM orders "
-        "WHERE status IN ('new', 'partially_filled') ORDER BY seq";
+        "WHERE status IN ('new', 'partially_filled') "
+        /* Grouped by level, each level in seq order (its time priority); levels from the worst
+         * price to the best, so that book.c appends each new level at the best end of its
+         * sorted array instead of moving the others (a restart with 100k open orders). */
+        "ORDER BY market, side, CASE WHEN stop_price > 0 AND triggered = 0 THEN stop_price "
+        "WHEN side = 'buy' THEN price ELSE -price END, seq";
     static const char *sql_last =
         "SELECT market, price FROM fills WHERE id IN (SELECT MAX(id) FROM fills GROUP BY market)";
     struct ledger *lg = engine_ledger(e);
@@ -509,8 +516,21 @@ enum cg_err store_recover(struct db *db, const struct config *cfg, struct engine
     engine_set_ids(
         e, (uint64_t)meta_get(db, "next_order_id", 1), (uint64_t)meta_get(db, "next_fill_id", 1),
         (uint64_t)meta_get(db, "next_entry_id", 1), (uint64_t)meta_get(db, "next_seq", 1));
-    if (!store_check_ledger(db, msg, msglen))
+    /* The start-up check reads the balances (the ledger's accounts), not every posting, so a
+     * restart stays fast with millions of postings: every asset's accounts sum to zero and no
+     * user account is negative or over-held (engine_check below adds holds == open orders).
+     * The full audit, balances == the sum of their postings, is `coinage check` and
+     * GET /api/v1/admin/invariants (store_check_ledger). */
+    st = db_prepare(db, sql_sum);
+    if (!st)
         return CG_ESTORE;
+    if (db_step(st) == DB_ROW) {
+        snprintf(msg, msglen, "the accounts of %s sum to %lld, not zero", db_col_text(st, 0),
+                 (long long)db_col_int64(st, 1));
+        db_reset(st);
+        return CG_ESTORE;
+    }
+    db_reset(st);
     st = db_prepare(db, sql_bal);
     if (!st)
         return CG_ESTORE;
