@@ -299,6 +299,11 @@ static int cmd_serve(const struct opts *o)
     }
     if (db_open(path, &app.rdb) != CG_OK || db_open(path, &app.wdb) != CG_OK)
         goto out;
+    if (getenv("COINAGE_TEST_STATE_HASH")) {
+        /* crash harness: every batch commits the engine's hash, recovery compares */
+        engine_hash_every_batch(app.eng, true);
+        log_warn("engine: COINAGE_TEST_STATE_HASH is set: hashing the state after every batch");
+    }
     app.store =
         store_new(wdb, &cfg, (struct store_hooks){api_render_batch, api_batch_committed, &app});
     if (app.store && getenv("COINAGE_TEST_FAIL_COMMIT_AFTER")) {

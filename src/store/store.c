@@ -335,7 +335,8 @@ static enum cg_err write_batch(struct store *s, struct batch *b)
     if (write_meta(s, "next_order_id", b->next_order_id) != CG_OK ||
         write_meta(s, "next_fill_id", b->next_fill_id) != CG_OK ||
         write_meta(s, "next_entry_id", b->next_entry_id) != CG_OK ||
-        write_meta(s, "next_seq", b->next_seq) != CG_OK)
+        write_meta(s, "next_seq", b->next_seq) != CG_OK ||
+        write_meta(s, "persisted_hash", (int64_t)b->persisted_hash) != CG_OK)
         return CG_ESTORE;
     return CG_OK;
 }
@@ -616,6 +617,20 @@ enum cg_err store_recover(struct db *db, const struct config *cfg, struct engine
     db_reset(st);
     if (!engine_check(e, msg, msglen))
         return CG_ESTORE;
+    {
+        /* with engine_hash_every_batch on, every batch committed its engine's hash */
+        uint64_t want = (uint64_t)meta_get(db, "persisted_hash", 0);
+        uint64_t got = want ? engine_persisted_hash(e) : 0;
+        if (want && got != want) {
+            snprintf(msg, msglen,
+                     "the recovered state hashes to %016llx, the last committed batch to %016llx",
+                     (unsigned long long)got, (unsigned long long)want);
+            return CG_ESTORE;
+        }
+        if (want)
+            log_info("store: recovered state hash %016llx equals the last committed batch's",
+                     (unsigned long long)got);
+    }
     log_info("store: recovered %zu open orders; ledger sums to zero", n_orders);
     return CG_OK;
 }
