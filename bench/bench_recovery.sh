@@ -31,6 +31,11 @@ until curl -sf http://127.0.0.1:$port/health >/dev/null 2>&1; do
     sleep 0.005
 done
 t1=$(date +%s%N)
-bids=$(curl -sf "http://127.0.0.1:$port/api/v1/markets/BTC-USDT/book?depth=5000" | grep -o '\],\[' | wc -l)
-echo "serve:      coinage serve -> first GET /health 200 in $(( (t1 - t0) / 1000000 )) ms; book shows $bids+ levels"
+until curl -s "http://127.0.0.1:$port/api/v1/markets/BTC-USDT/book?depth=1" | grep -q '"bids":\[\['; do
+    sleep 0.005
+done
+t2=$(date +%s%N)
+echo "serve:      coinage serve -> first GET /health 200 in $(( (t1 - t0) / 1000000 )) ms;" \
+     "the restored bids on the public book in $(( (t2 - t0) / 1000000 )) ms"
+grep 'store: recovered' "$dir/server.log" | sed 's/^.*info  /log:        /'
 kill $pid; wait $pid 2>/dev/null || true; pid=

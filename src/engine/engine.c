@@ -1563,6 +1563,12 @@ struct batch *engine_run_batch(struct engine *e, struct cmd *const *cmds, size_t
 static void *engine_main(void *arg)
 {
     struct engine *e = arg;
+    if (e->touched.n > 0) {
+        /* orders restored by recovery: publish their levels before the first command */
+        struct batch *b = begin_batch(e);
+        finish_batch(e);
+        e->emit(b, e->emit_ctx);
+    }
     for (;;) {
         struct cmd *list;
         struct cmd *c;
