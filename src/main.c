@@ -288,6 +288,8 @@ static int cmd_serve(const struct opts *o)
     if (!app.store || store_start(app.store) != CG_OK ||
         engine_start(app.eng, store_emit, app.store) != CG_OK || api_worker_start(&app) != CG_OK)
         goto out;
+    if (api_portfolio_start(&app) != CG_OK)
+        goto out;
     g_app = &app;
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
@@ -307,6 +309,7 @@ out:
         store_stop(app.store);
     if (app.wrunning)
         api_worker_stop(&app);
+    api_portfolio_stop(&app);
     feed_free(app.feed);
     store_free(app.store);
     engine_free(app.eng);

@@ -48,18 +48,27 @@ static int64_t released_cost(const struct pf_position *p, int64_t q)
 enum cg_err pf_apply(struct pf_state *s, const struct pf_assets *a, const struct pf_event *e,
                      int64_t *flow)
 {
-    struct pf_state n;
-    struct pf_position *p;
-    struct pf_position *cash;
+    /* work on copies of the two positions and the totals; commit them only on success */
+    struct pf_position p_copy;
+    struct pf_position c_copy;
+    struct {
+        int64_t net_flow, deposits, withdrawals;
+    } n;
+    struct pf_position *p = &p_copy;
+    struct pf_position *cash = &c_copy;
     int64_t f = 0;
     int64_t rel;
     int64_t tmp;
 
     if (e->asset >= a->n || a->cash >= a->n || e->quantity <= 0)
         return CG_EINVAL;
-    n = *s;
-    p = &n.pos[e->asset];
-    cash = &n.pos[a->cash];
+    p_copy = s->pos[e->asset];
+    c_copy = s->pos[a->cash];
+    if (e->asset == a->cash)
+        cash = p; /* deposits/withdrawals of cash: one position */
+    n.net_flow = s->net_flow;
+    n.deposits = s->deposits;
+    n.withdrawals = s->withdrawals;
     switch (e->kind) {
     case PF_DEPOSIT:
         f = e->asset == a->cash ? e->quantity : pf_value(e->quantity, e->price, a->scale[e->asset]);
@@ -114,7 +123,12 @@ enum cg_err pf_apply(struct pf_state *s, const struct pf_assets *a, const struct
         return CG_EOVERFLOW;
     if (!add_ok(n.net_flow, f, &n.net_flow))
         return CG_EOVERFLOW;
-    *s = n;
+    if (e->asset != a->cash)
+        s->pos[a->cash] = c_copy;
+    s->pos[e->asset] = p_copy;
+    s->net_flow = n.net_flow;
+    s->deposits = n.deposits;
+    s->withdrawals = n.withdrawals;
     if (flow)
         *flow = f;
     return CG_OK;

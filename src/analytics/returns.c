@@ -20,14 +20,20 @@ bool ret_mwr(int64_t t0, int64_t v0, int64_t tE, int64_t vE, const struct pf_flo
     double hi = 40.0;
     double flo;
     double fhi;
-    bool invested = v0 > 0;
 
+    if (v0 <= 0) {
+        /* nothing invested at t0: the range starts at the first deposit */
+        size_t i = 0;
+        while (i < n && flows[i].amount <= 0)
+            i++;
+        if (i == n)
+            return false;
+        t0 = flows[i].time;
+        flows += i;
+        n -= i;
+        v0 = 0;
+    }
     if (tE <= t0)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (flows[i].amount > 0)
-            invested = true;
-    if (!invested)
         return false;
     flo = npv(lo, t0, v0, tE, vE, flows, n);
     fhi = npv(hi, t0, v0, tE, vE, flows, n);

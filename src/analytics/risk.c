@@ -113,6 +113,8 @@ enum cg_err risk_compute(const double *r, size_t n, const double *index, const i
     risk_historical(r, n, 0.95, scratch, &out->hist_var95, &out->hist_cvar95);
     risk_historical(r, n, 0.99, scratch, &out->hist_var99, &out->hist_cvar99);
     free(scratch);
+    if (n < 2)
+        return CG_OK;
     out->annual_return = growth > 0 ? pow(growth, periods_per_year / (double)n) - 1.0 : -1.0;
     if (!isfinite(out->annual_return))
         out->annual_return = NAN;
@@ -120,8 +122,6 @@ enum cg_err risk_compute(const double *r, size_t n, const double *index, const i
         out->calmar = out->annual_return / -out->drawdown.depth;
     if (dd2 > 0)
         out->sortino = (out->mean - out->rf_period) / sqrt(dd2 / (double)n) * ann;
-    if (n < 2)
-        return CG_OK;
     for (size_t i = 0; i < n; i++)
         ss += (r[i] - out->mean) * (r[i] - out->mean);
     out->stdev = sqrt(ss / (double)(n - 1));

@@ -24,7 +24,8 @@
  *   Max drawdown (risk_drawdown): on the wealth index, the most negative index_t / peak_t - 1,
  *     with the time of that peak (start), of the low (trough) and of the first later time the
  *     index is back at or above the peak (recovery; none if it has not recovered).
- * A figure whose denominator is 0 or that needs more data (stdev needs n >= 2) is NAN.
+ * A figure whose denominator is 0 is NAN; with fewer than 2 returns only the mean, the
+ * historical VaR/CVaR and the drawdown are given (every other figure is NAN).
  */
 #ifndef CG_ANALYTICS_RISK_H
 #define CG_ANALYTICS_RISK_H

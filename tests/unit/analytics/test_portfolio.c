@@ -211,6 +211,15 @@ Test(portfolio, twr_ignores_a_deposit_before_anything_is_invested)
     cr_assert_eq(p[0].equity, 0);
     cr_assert_eq(nf, 2);
     cr_assert_float_eq(p[1].twr_index - 1.0, 0.231199325580287, 1e-12);
+    /* MWR: nothing invested at -1 day, so it runs from the first deposit (day 0) and equals the
+     * hand-computed 0.228247470385674 of the [0, 5 days] range (see mwr_by_hand). */
+    {
+        double period;
+        double annual;
+        cr_assert_eq(flows[0].amount, U(10000));
+        cr_assert(ret_mwr(-DAY, 0, 5 * DAY, p[1].equity, flows, nf, &period, &annual));
+        cr_assert_float_eq(period, 0.228247470385674, 1e-11);
+    }
 }
 
 Test(returns, mwr_by_hand)
