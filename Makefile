@@ -84,3 +84,9 @@ clean:
 	rm -rf build
 
 -include $(shell find build -name '*.d' 2>/dev/null)
+
+# Portfolio (issue 6): the 10k-fill snapshot measurement against the optimised build.
+.PHONY: bench-portfolio
+bench-portfolio: build/coinage
+	sh scripts/npm-deps.sh
+	cd tests/api && COINAGE_BIN=$(CURDIR)/build/coinage node --test portfolio_perf.test.mjs
