@@ -670,8 +670,9 @@ static json_t *risk(struct pf_worker *w, const struct pf_job *j, const struct pf
         json_t *warnings = json_array();
         json_t *vars = json_array();
         const struct risk_drawdown *dd = &rep.drawdown;
-        /* returns start once something is invested: before that the index is flat at 1 */
-        while (first + 1 < wo.n && wo.pts[first].equity == 0)
+        /* returns start at the last point before money arrived (its index is 1): the first
+         * return is then the piece from the first deposit to the next grid point */
+        while (first + 1 < wo.n && wo.pts[first + 1].equity == 0)
             first++;
         for (size_t i = first; i < wo.n; i++)
             idx[i - first] = wo.pts[i].twr_index;
