@@ -153,3 +153,8 @@ $(OUT)/bench/bench_analytics: bench/bench_analytics.c $(OUT)/libcoinage.a
 bench-analytics:
 	$(MAKE) MODE=release build/bench/bench_analytics
 	./build/bench/bench_analytics "$(CC) $(OPT)" "$$(git rev-parse --short HEAD)$$(git diff --quiet HEAD -- src || echo '+dirty')"
+# Portfolio (issue 6): the 10k-fill snapshot measurement against the optimised build.
+.PHONY: bench-portfolio
+bench-portfolio: build/coinage
+	sh scripts/npm-deps.sh
+	cd tests/api && COINAGE_BIN=$(CURDIR)/build/coinage node --test portfolio_perf.test.mjs
