@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/binance_ws.h"
 #include "core/clock.h"
 #include "core/log.h"
 
@@ -34,6 +35,7 @@ struct pss {
     size_t out_len;
     /* ws */
     struct ws_client *ws;
+    struct bws_client *bws; /* Binance-compatible streams (/ws/..., /stream) */
     char *rx;
     size_t rx_len;
 };
@@ -330,7 +332,6 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 {
     struct pss *p = user;
     struct app *app = lws_context_user(lws_get_context(wsi));
-    char buf[64];
 
     switch (reason) {
     case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED: {
@@ -398,17 +399,29 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (p && p->kind == PSS_HTTP)
             http_reset(p);
         break;
-    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-        if (lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_GET_URI) <= 0 || strcmp(buf, "/ws"))
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+        char uri[1024];
+        if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 ||
+            (strcmp(uri, "/ws") && !bws_path_is_binance(uri)))
             return -1;
         break;
-    case LWS_CALLBACK_ESTABLISHED:
+    }
+    case LWS_CALLBACK_ESTABLISHED: {
+        char uri[1024];
         memset(p, 0, sizeof(*p));
         p->kind = PSS_WS;
         p->wsi = wsi;
-        p->ws = ws_client_new(app, wsi);
-        if (!p->ws)
+        if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) > 0 && bws_path_is_binance(uri))
+            p->bws = bws_client_new(app, wsi, uri);
+        else
+            p->ws = ws_client_new(app, wsi);
+        if (!p->ws && !p->bws)
             return -1;
+        break;
+    }
+    case LWS_CALLBACK_RECEIVE_PONG:
+        if (p->bws)
+            bws_client_pong(p->bws);
         break;
     case LWS_CALLBACK_RECEIVE:
         if (p->rx_len + len > 16384)
@@ -423,11 +436,16 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             p->rx[p->rx_len] = '\0';
         }
         if (lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi)) {
-            ws_client_receive(p->ws, p->rx, p->rx_len);
+            if (p->bws)
+                bws_client_receive(p->bws, p->rx, p->rx_len);
+            else
+                ws_client_receive(p->ws, p->rx, p->rx_len);
             p->rx_len = 0;
         }
         break;
     case LWS_CALLBACK_SERVER_WRITEABLE:
+        if (p->bws)
+            return bws_client_writable(p->bws);
         if (p->ws)
             return ws_client_writable(p->ws);
         break;
@@ -435,6 +453,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (p->kind == PSS_WS) {
             ws_client_free(p->ws);
             p->ws = NULL;
+            bws_client_free(p->bws);
+            p->bws = NULL;
             free(p->rx);
             p->rx = NULL;
         }
@@ -477,9 +497,11 @@ int api_serve(struct app *app, const char *host, int port)
     }
     app->lws_ctx = ctx;
     log_info("server: listening on http://%s:%d", host, port);
+    bws_start(app);
     while (!stop_flag)
         if (lws_service(ctx, 0) < 0)
             break;
+    bws_stop();
     app->lws_ctx = NULL;
     lws_context_destroy(ctx);
     return 0;
