@@ -112,6 +112,7 @@ static struct app *g_app;
 static lws_sorted_usec_list_t sul;
 static bool timer_on;
 static unsigned ticks;
+static size_t queue_cap = BWS_QUEUE_CAP; /* COINAGE_BWS_QUEUE_CAP (1..BWS_QUEUE_CAP) for tests */
 
 /* ---- a small string builder (hot payloads do not go through jansson) ---- */
 
@@ -185,7 +186,7 @@ static void clear_queue(struct bws_client *c)
 /* Queue m (adds a reference). A full queue is dropped first: the client is too slow. */
 static void enqueue(struct bws_client *c, struct md_msg *m)
 {
-    if (c->qn == BWS_QUEUE_CAP) {
+    if (c->qn >= queue_cap) {
         c->dropped += c->qn;
         clear_queue(c);
     }
@@ -1084,7 +1085,10 @@ static void tick(lws_sorted_usec_list_t *s)
 
 void bws_start(struct app *app)
 {
+    const char *cap = getenv("COINAGE_BWS_QUEUE_CAP");
     g_app = app;
+    if (cap && atoi(cap) >= 1 && atoi(cap) <= BWS_QUEUE_CAP)
+        queue_cap = (size_t)atoi(cap);
     memset(&sul, 0, sizeof(sul));
     timer_on = true;
     lws_sul_schedule(app->lws_ctx, 0, &sul, tick, 100 * LWS_US_PER_MS);

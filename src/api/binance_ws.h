@@ -33,7 +33,8 @@
  *   <s>@bookTicker                 best bid/ask on every change, u = native book seq
  * Prices and quantities are decimal strings at the asset's full scale; times are ms since epoch.
  * The server sends a ping frame every 20 s and closes a connection that has not answered any
- * ping for 60 s. Each client has a bounded queue (BWS_QUEUE_CAP messages); a client that falls
+ * ping for 60 s. Each client has a bounded queue (BWS_QUEUE_CAP messages, or fewer with the
+ * environment variable COINAGE_BWS_QUEUE_CAP, which tests use); a client that falls
  * behind loses its backlog (depth streams then show a U/u gap) instead of growing memory.
  *
  * Threads: bws_publish_batch runs on the store thread; everything else on the network thread.

@@ -420,3 +420,28 @@ describe('Binance-compatible WebSocket streams', () => {
     n.close();
   });
 });
+
+describe('Binance streams: a slow consumer', () => {
+  it('a burst beyond the per-client queue bound drops the backlog instead of growing it; the connection keeps working', async () => {
+    const CAP = 4;
+    const srv = await startServer({ speed: 5, env: { COINAGE_BWS_QUEUE_CAP: String(CAP) } });
+    try {
+      // six partial-depth streams pushed in the same 1 s timer tick, in this order: every tick
+      // queues six messages before the client can read one
+      const streams = ['btcusdt@depth5', 'btcusdt@depth10', 'btcusdt@depth20', 'ethusdt@depth5', 'ethusdt@depth10', 'ethusdt@depth20'];
+      const c = await bconnect(srv, `/stream?streams=${streams.join('/')}`);
+      await sleep(3500);
+      const got = c.msgs.map((m) => m.stream);
+      assert.ok(got.length >= 4, `received ${got.length}`);
+      // the queue was dropped when full: only the tail of each burst since the last drop arrives
+      const kept = streams.slice(streams.length - (((streams.length - 1) % CAP) + 1));
+      for (const s of got) assert.ok(kept.includes(s), `${s} survived a full queue`);
+      assert.ok(got.length <= 2 * Math.ceil(3.5) + 2, 'no backlog grows');
+      c.send({ method: 'LIST_SUBSCRIPTIONS', id: 1 });
+      assert.deepEqual((await c.next((m) => m.id === 1)).result, streams);
+      c.close();
+    } finally {
+      await srv.stop();
+    }
+  });
+});
