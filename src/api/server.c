@@ -33,6 +33,10 @@ struct pss {
     bool replayed;
     unsigned char *out; /* LWS_PRE + body */
     size_t out_len;
+    resp_finish_fn finish; /* Binance-compatible rewrite of a pending answer */
+    uint64_t finish_arg;
+    int mbx_weight;
+    int retry_after;
     /* ws */
     struct ws_client *ws;
     struct bws_client *bws; /* Binance-compatible streams (/ws/..., /stream) */
@@ -110,6 +114,9 @@ static void http_reset(struct pss *p)
     p->body_len = p->out_len = 0;
     p->too_large = p->ready = p->replayed = p->dispatched = p->close_after = false;
     p->status = 0;
+    p->finish = NULL;
+    p->finish_arg = 0;
+    p->mbx_weight = p->retry_after = 0;
 }
 
 static void set_response(struct pss *p, int status, const char *body, bool replayed)
@@ -159,6 +166,36 @@ static const struct route routes[] = {
     {HM_GET, "/api/v1/markets/*/trades", h_trades},
     {HM_GET, "/api/v1/markets/*/candles", h_candles},
     {HM_GET, "/api/v1/admin/invariants", h_admin_invariants},
+    /* API keys (apikeys.c) and the Binance-compatible REST API (binance.c, binance_orders.c) */
+    {HM_POST, "/api/v1/api-keys", h_apikey_create},
+    {HM_GET, "/api/v1/api-keys", h_apikey_list},
+    {HM_DELETE, "/api/v1/api-keys/*", h_apikey_revoke},
+    {HM_GET, "/api/v3/ping", h_bn_ping},
+    {HM_GET, "/api/v3/time", h_bn_time},
+    {HM_GET, "/api/v3/exchangeInfo", h_bn_exchange_info},
+    {HM_GET, "/api/v3/depth", h_bn_depth},
+    {HM_GET, "/api/v3/trades", h_bn_trades},
+    {HM_GET, "/api/v3/aggTrades", h_bn_agg_trades},
+    {HM_GET, "/api/v3/klines", h_bn_klines},
+    {HM_GET, "/api/v3/uiKlines", h_bn_klines},
+    {HM_GET, "/api/v3/ticker/24hr", h_bn_ticker_24hr},
+    {HM_GET, "/api/v3/ticker/price", h_bn_ticker_price},
+    {HM_GET, "/api/v3/ticker/bookTicker", h_bn_book_ticker},
+    {HM_GET, "/api/v3/avgPrice", h_bn_avg_price},
+    {HM_GET, "/api/v3/account", h_bn_account},
+    {HM_POST, "/api/v3/order", h_bn_order_create},
+    {HM_GET, "/api/v3/order", h_bn_order_get},
+    {HM_DELETE, "/api/v3/order", h_bn_order_cancel},
+    {HM_POST, "/api/v3/order/test", h_bn_order_test},
+    {HM_GET, "/api/v3/openOrders", h_bn_open_orders},
+    {HM_DELETE, "/api/v3/openOrders", h_bn_open_orders_cancel},
+    {HM_GET, "/api/v3/allOrders", h_bn_all_orders},
+    {HM_GET, "/api/v3/myTrades", h_bn_my_trades},
+    {HM_GET, "/sapi/v1/capital/config/getall", h_bn_empty_list},
+    {HM_GET, "/sapi/v1/margin/allPairs", h_bn_empty_list},
+    {HM_GET, "/sapi/v1/margin/isolated/allPairs", h_bn_empty_list},
+    {HM_GET, "/fapi/v1/exchangeInfo", h_bn_empty_exchange_info},
+    {HM_GET, "/dapi/v1/exchangeInfo", h_bn_empty_exchange_info},
 };
 
 /* Match path against pattern; the '*' segment is copied to param. */
@@ -185,12 +222,23 @@ static bool route_match(const char *pattern, const char *path, char *param, size
 
 static void parse_query(struct req *r, struct lws *wsi)
 {
-    char frag[300];
-    for (int i = 0; i < API_MAX_QUERY; i++) {
+    char frag[1024];
+    size_t qlen = 0;
+    for (int i = 0;; i++) {
         int n = lws_hdr_copy_fragment(wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i);
         char *eq;
-        if (n <= 0)
+        if (n == -1)
             break;
+        if (n < 0 || qlen + (size_t)n + 2 > sizeof(r->qraw)) {
+            r->qraw_truncated = true; /* signed requests fail; params past here are dropped */
+            break;
+        }
+        if (qlen)
+            r->qraw[qlen++] = '&';
+        memcpy(r->qraw + qlen, frag, (size_t)n + 1);
+        qlen += (size_t)n;
+        if (n == 0 || r->n_query >= API_MAX_QUERY)
+            continue;
         eq = strchr(frag, '=');
         if (!eq)
             continue;
@@ -232,6 +280,8 @@ static void dispatch(struct app *app, struct pss *p)
         r->idem_too_long = true;
     }
     parse_query(r, p->wsi);
+    if (lws_hdr_custom_copy(p->wsi, r->apikey, sizeof(r->apikey), "x-mbx-apikey:", 13) < 0)
+        r->apikey[0] = '\0';
 
     if (p->too_large) {
         resp_error(&out, CG_ETOOLARGE, NULL);
@@ -252,6 +302,10 @@ static void dispatch(struct app *app, struct pss *p)
             resp_error(&out, path_known ? CG_EMETHOD : CG_EROUTE, NULL);
         }
     }
+    p->finish = out.finish;
+    p->finish_arg = out.finish_arg;
+    p->mbx_weight = out.mbx_weight;
+    p->retry_after = out.retry_after;
     if (out.pending) {
         pending_add(p);
     } else {
@@ -278,6 +332,20 @@ static int write_response(struct pss *p)
         lws_add_http_header_by_name(p->wsi, (const unsigned char *)"idempotent-replayed:",
                                     (const unsigned char *)"true", 4, &ptr, end))
         return -1;
+    if (p->mbx_weight > 0 || p->retry_after > 0) {
+        char w[24];
+        int wn = snprintf(w, sizeof(w), "%d", p->mbx_weight);
+        if (lws_add_http_header_by_name(p->wsi, (const unsigned char *)"x-mbx-used-weight:",
+                                        (const unsigned char *)w, wn, &ptr, end) ||
+            lws_add_http_header_by_name(p->wsi, (const unsigned char *)"x-mbx-used-weight-1m:",
+                                        (const unsigned char *)w, wn, &ptr, end))
+            return -1;
+        wn = snprintf(w, sizeof(w), "%d", p->retry_after);
+        if (p->retry_after > 0 &&
+            lws_add_http_header_by_name(p->wsi, (const unsigned char *)"retry-after:",
+                                        (const unsigned char *)w, wn, &ptr, end))
+            return -1;
+    }
     if (lws_finalize_write_http_header(p->wsi, start, &ptr, end))
         return -1;
     if (p->out_len &&
@@ -302,6 +370,8 @@ static void drain_completions(struct app *app)
         struct completion *next = c->next;
         struct pss *p = pending_take(c->req_id);
         api_idempotency_complete(app, c);
+        if (p && p->finish)
+            p->finish(app, &c->status, &c->body, p->finish_arg);
         if (p)
             set_response(p, c->status, c->body, c->replayed);
         free(c->body);
