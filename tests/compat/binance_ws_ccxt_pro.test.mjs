@@ -4,6 +4,7 @@
 // Coinage's native book (rebuilt from the native /ws book channel) at every update id for 60 s.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import ccxt from 'ccxt';
 import { startServer, api, newUser, deposit, wsConnect, sleep } from '../api/helpers.mjs';
 
@@ -19,6 +20,8 @@ function exchange(srv) {
       },
     },
     options: { fetchMarkets: { types: ['spot'] }, fetchCurrencies: false, fetchMargins: false },
+    // ccxt in Node opens plain ws:// (not wss://) only through an explicit http.Agent
+    httpAgent: new http.Agent(),
   });
 }
 
@@ -100,13 +103,22 @@ describe('ccxt.pro binance against coinage', () => {
     }
 
     const native = (await api(srv, 'GET', '/api/v1/markets/BTC-USDT/ticker')).body;
-    let tk = await ex.watchTicker('BTC/USDT');
-    while (tk.last !== Number(native.last)) tk = await ex.watchTicker('BTC/USDT');
-    assert.equal(tk.symbol, 'BTC/USDT');
-    assert.equal(tk.high, Number(native.high_24h));
-    assert.equal(tk.low, Number(native.low_24h));
-    assert.equal(tk.baseVolume, Number(native.volume_24h));
-    assert.ok(tk.bid < tk.ask, 'live bid below ask');
+    // ccxt 4.5's watchTicker subscribes <s>@miniTicker by default; {name:'ticker'} selects <s>@ticker
+    for (const params of [{}, { name: 'ticker' }]) {
+      let tk = await ex.watchTicker('BTC/USDT', params);
+      while (tk.last !== Number(native.last)) tk = await ex.watchTicker('BTC/USDT', params);
+      assert.equal(tk.info.e, params.name ? '24hrTicker' : '24hrMiniTicker');
+      assert.equal(tk.symbol, 'BTC/USDT');
+      assert.equal(tk.open, Number(native.open_24h));
+      assert.equal(tk.high, Number(native.high_24h));
+      assert.equal(tk.low, Number(native.low_24h));
+      assert.equal(tk.baseVolume, Number(native.volume_24h));
+      assert.equal(tk.quoteVolume, Number(native.quote_volume_24h));
+      if (params.name) {
+        assert.ok(tk.bid > 0 && tk.bid < tk.ask, `live bid below ask: ${JSON.stringify(tk.info)}`);
+        assert.equal(tk.change, Number(native.change_24h));
+      }
+    }
 
     let ohlcv = await ex.watchOHLCV('BTC/USDT', '1m');
     const last = order.fills[order.fills.length - 1];
@@ -127,8 +139,8 @@ describe('ccxt.pro binance against coinage', () => {
       const ob = await ex.watchOrderBook('BTC/USDT');
       assert.ok(ob.nonce > lastNonce, 'nonce grows');
       lastNonce = ob.nonce;
-      const bids = ob.bids.map(([p, q]) => [p, q]);
-      const asks = ob.asks.map(([p, q]) => [p, q]);
+      const bids = Array.from(ob.bids, ([p, q]) => [p, q]);
+      const asks = Array.from(ob.asks, ([p, q]) => [p, q]);
       if (bids.length && asks.length) assert.ok(bids[0][0] < asks[0][0], `not crossed at ${ob.nonce}`);
       const deadline = Date.now() + 10000;
       while (!native.hist.has(ob.nonce)) {
