@@ -112,6 +112,7 @@ static struct app *g_app;
 static lws_sorted_usec_list_t sul;
 static bool timer_on;
 static unsigned ticks;
+static int64_t ping_ms = BWS_PING_MS;    /* COINAGE_BWS_PING_MS for tests */
 static size_t queue_cap = BWS_QUEUE_CAP; /* COINAGE_BWS_QUEUE_CAP (1..BWS_QUEUE_CAP) for tests */
 
 /* ---- a small string builder (hot payloads do not go through jansson) ---- */
@@ -1071,10 +1072,11 @@ static void tick(lws_sorted_usec_list_t *s)
         tickers_tick(now);
     klines_tick(now);
     for (struct bws_client *c = clients; c; c = c->next) {
-        if (now - c->last_pong > BWS_PONG_TIMEOUT_MS + BWS_PING_MS) {
+        /* Binance: no pong within a minute (3 ping intervals) after a ping closes it */
+        if (c->last_ping > c->last_pong && now - c->last_pong > 4 * ping_ms) {
             c->close_now = true;
             lws_callback_on_writable(c->wsi);
-        } else if (now - c->last_ping >= BWS_PING_MS) {
+        } else if (now - c->last_ping >= ping_ms) {
             c->last_ping = now;
             c->ping_due = true;
             lws_callback_on_writable(c->wsi);
@@ -1087,8 +1089,11 @@ void bws_start(struct app *app)
 {
     const char *cap = getenv("COINAGE_BWS_QUEUE_CAP");
     g_app = app;
+    const char *pms = getenv("COINAGE_BWS_PING_MS");
     if (cap && atoi(cap) >= 1 && atoi(cap) <= BWS_QUEUE_CAP)
         queue_cap = (size_t)atoi(cap);
+    if (pms && atoi(pms) >= 100)
+        ping_ms = atoi(pms);
     memset(&sul, 0, sizeof(sul));
     timer_on = true;
     lws_sul_schedule(app->lws_ctx, 0, &sul, tick, 100 * LWS_US_PER_MS);
@@ -1233,9 +1238,11 @@ int bws_client_writable(struct bws_client *c)
     if (c->close_now)
         return -1;
     if (c->ping_due) {
-        unsigned char pb[LWS_PRE + 8];
+        /* a non-empty payload: libwebsockets 4.1 reports pongs to the callback only with one */
+        unsigned char pb[LWS_PRE + 8] = {0};
+        memcpy(pb + LWS_PRE, "coinage", 7);
         c->ping_due = false;
-        if (lws_write(c->wsi, pb + LWS_PRE, 0, LWS_WRITE_PING) < 0)
+        if (lws_write(c->wsi, pb + LWS_PRE, 7, LWS_WRITE_PING) < 0)
             return -1;
         if (c->qn)
             lws_callback_on_writable(c->wsi);

@@ -421,27 +421,50 @@ describe('Binance-compatible WebSocket streams', () => {
   });
 });
 
-describe('Binance streams: a slow consumer', () => {
+describe('Binance streams: bounded queues and ping/pong (queue bound 4, pings every 500 ms)', () => {
+  const CAP = 4;
+  const PING_MS = 500;
+  let srv;
+  before(async () => {
+    srv = await startServer({ speed: 5, env: { COINAGE_BWS_QUEUE_CAP: String(CAP), COINAGE_BWS_PING_MS: String(PING_MS) } });
+  });
+  after(async () => { await srv.stop(); });
+
   it('a burst beyond the per-client queue bound drops the backlog instead of growing it; the connection keeps working', async () => {
-    const CAP = 4;
-    const srv = await startServer({ speed: 5, env: { COINAGE_BWS_QUEUE_CAP: String(CAP) } });
-    try {
-      // six partial-depth streams pushed in the same 1 s timer tick, in this order: every tick
-      // queues six messages before the client can read one
-      const streams = ['btcusdt@depth5', 'btcusdt@depth10', 'btcusdt@depth20', 'ethusdt@depth5', 'ethusdt@depth10', 'ethusdt@depth20'];
-      const c = await bconnect(srv, `/stream?streams=${streams.join('/')}`);
-      await sleep(3500);
-      const got = c.msgs.map((m) => m.stream);
-      assert.ok(got.length >= 4, `received ${got.length}`);
-      // the queue was dropped when full: only the tail of each burst since the last drop arrives
-      const kept = streams.slice(streams.length - (((streams.length - 1) % CAP) + 1));
-      for (const s of got) assert.ok(kept.includes(s), `${s} survived a full queue`);
-      assert.ok(got.length <= 2 * Math.ceil(3.5) + 2, 'no backlog grows');
-      c.send({ method: 'LIST_SUBSCRIPTIONS', id: 1 });
-      assert.deepEqual((await c.next((m) => m.id === 1)).result, streams);
-      c.close();
-    } finally {
-      await srv.stop();
-    }
+    // six partial-depth streams pushed in the same 1 s timer tick, in this order: every tick
+    // queues six messages before the client can read one
+    const streams = ['btcusdt@depth5', 'btcusdt@depth10', 'btcusdt@depth20', 'ethusdt@depth5', 'ethusdt@depth10', 'ethusdt@depth20'];
+    const c = await bconnect(srv, `/stream?streams=${streams.join('/')}`);
+    await sleep(3500);
+    const got = c.msgs.map((m) => m.stream);
+    assert.ok(got.length >= 4, `received ${got.length}`);
+    // the queue was dropped when full: only the tail of each burst since the last drop arrives
+    const kept = streams.slice(streams.length - (((streams.length - 1) % CAP) + 1));
+    for (const s of got) assert.ok(kept.includes(s), `${s} survived a full queue`);
+    assert.ok(got.length <= 2 * 4 + 2, 'no backlog grows');
+    c.send({ method: 'LIST_SUBSCRIPTIONS', id: 1 });
+    assert.deepEqual((await c.next((m) => m.id === 1)).result, streams);
+    c.close();
+  });
+
+  it('a client that answers pings stays; one that sends no pong for 3 ping intervals is closed', async () => {
+    const open = (autoPong) => new Promise((resolve, reject) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${srv.port}/ws/btcusdt@bookTicker`, { autoPong });
+      const st = { ws, pings: 0, msgs: 0, closedAfter: null, t0: Date.now() };
+      ws.on('ping', () => st.pings++);
+      ws.on('message', () => st.msgs++);
+      ws.on('close', () => { st.closedAfter = Date.now() - st.t0; });
+      ws.on('open', () => resolve(st));
+      ws.on('error', reject);
+    });
+    const good = await open(true);
+    const mute = await open(false);
+    await sleep(8 * PING_MS);
+    assert.ok(good.pings >= 5, `pings: ${good.pings}`);
+    assert.equal(good.closedAfter, null, 'a client answering pings stays connected');
+    assert.ok(good.msgs > 0);
+    assert.ok(mute.closedAfter !== null, 'no pong: closed');
+    assert.ok(mute.closedAfter >= 3 * PING_MS && mute.closedAfter <= 6 * PING_MS, `closed after ${mute.closedAfter} ms`);
+    good.ws.close();
   });
 });
