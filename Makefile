@@ -92,3 +92,9 @@ test-compat: $(OUT)/coinage
 	sh scripts/npm-deps.sh tests/api
 	sh scripts/npm-deps.sh tests/compat
 	cd tests/compat && COINAGE_BIN=$(CURDIR)/$(OUT)/coinage node --test *.test.mjs
+
+# Binance-compatible WebSocket fan-out benchmark: N clients x 5 streams against the optimised build.
+# `make bench-binance-ws ARGS="200 20 5"` = clients, seconds, replay speed.
+bench-binance-ws: build/coinage
+	sh scripts/npm-deps.sh
+	COINAGE_BIN=$(CURDIR)/build/coinage node bench/binance_ws_fanout.mjs $(ARGS)
