@@ -1307,33 +1307,38 @@ static bool id_valid(json_t *id)
 
 static void handle_subscribe(struct bws_client *c, json_t *id, json_t *params, bool on)
 {
-    struct sub parsed[64];
+    struct sub *parsed;
     size_t n;
     if (!json_is_array(params)) {
         reply_error(c, id, 2, "Invalid request: params must be an array of stream names");
         return;
     }
     n = json_array_size(params);
-    if (n > sizeof(parsed) / sizeof(parsed[0])) {
+    if (n > BWS_MAX_STREAMS) {
         reply_error(c, id, 2, "Invalid request: too many parameters");
+        return;
+    }
+    parsed = calloc(n + 1, sizeof(*parsed));
+    if (!parsed) {
+        reply_error(c, id, 2, "Invalid request: out of memory");
         return;
     }
     for (size_t i = 0; i < n; i++) {
         const char *s = json_string_value(json_array_get(params, i));
         if (!s) {
             reply_error(c, id, 2, "Invalid request: stream names must be strings");
-            return;
+            goto out_free;
         }
         if (!parse_stream(c->app->cfg, s, &parsed[i])) {
             char msg[160];
             snprintf(msg, sizeof(msg), "Invalid request: unknown stream %.100s", s);
             reply_error(c, id, 2, msg);
-            return;
+            goto out_free;
         }
     }
     if (on && c->n_subs + n > BWS_MAX_STREAMS) {
         reply_error(c, id, 2, "Invalid request: too many streams (at most 1024 per connection)");
-        return;
+        goto out_free;
     }
     for (size_t i = 0; i < n; i++) {
         if (on)
@@ -1343,6 +1348,8 @@ static void handle_subscribe(struct bws_client *c, json_t *id, json_t *params, b
     }
     recompute_interest();
     reply_result(c, id, NULL);
+out_free:
+    free(parsed);
 }
 
 void bws_client_receive(struct bws_client *c, const char *data, size_t len)

@@ -411,6 +411,16 @@ describe('Binance-compatible WebSocket streams', () => {
     // a failed SUBSCRIBE changes nothing
     c.send({ method: 'LIST_SUBSCRIPTIONS', id: 31 });
     assert.deepEqual(await c.next((m) => m.id === 31), { result: ['btcusdt@trade', 'ethusdt@depth5@100ms'], id: 31 });
+    // one request may carry many streams (ccxt batches up to 200 symbols)
+    const symbols = (await api(srv, 'GET', '/api/v1/markets')).body.data.map((m) => m.symbol.toLowerCase());
+    const many = symbols.flatMap((s) => ['1s', '1m', '3m', '5m', '15m', '30m', '1h', '2h', '4h', '6h', '8h', '12h', '1d', '3d', '1w', '1M'].map((i) => `${s}@kline_${i}`));
+    assert.ok(many.length > 64);
+    c.send({ method: 'SUBSCRIBE', params: many, id: 32 });
+    assert.deepEqual(await c.next((m) => m.id === 32), { result: null, id: 32 });
+    c.send({ method: 'UNSUBSCRIBE', params: many, id: 33 });
+    assert.deepEqual(await c.next((m) => m.id === 33), { result: null, id: 33 });
+    c.send({ method: 'LIST_SUBSCRIPTIONS', id: 34 });
+    assert.deepEqual(await c.next((m) => m.id === 34), { result: ['btcusdt@trade', 'ethusdt@depth5@100ms'], id: 34 });
     c.close();
 
     // the native /ws still speaks the native protocol
