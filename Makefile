@@ -24,7 +24,7 @@ MIGR     := $(sort $(wildcard src/store/migrations/*.sql))
 UNIT_SRC := $(wildcard tests/unit/*/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRC))
 
-.PHONY: all debug release test test-unit test-api run setup fmt fmt-check clean bench
+.PHONY: all debug release test test-unit test-api test-compat run setup fmt fmt-check clean bench
 all: $(OUT)/coinage
 
 $(OUT)/obj/%.o: src/%.c
@@ -60,6 +60,7 @@ test:
 	$(MAKE) MODE=debug build/debug/coinage test-unit
 	$(MAKE) MODE=debug test-analytics
 	$(MAKE) MODE=debug test-api
+	$(MAKE) MODE=debug test-compat
 
 test-unit: $(UNIT_BIN)
 	@set -e; fail=0; for t in $(UNIT_BIN); do echo "== $$t"; $$t --jobs 2 || fail=1; done; exit $$fail
@@ -158,3 +159,15 @@ bench-analytics:
 bench-portfolio: build/coinage
 	sh scripts/npm-deps.sh
 	cd tests/api && COINAGE_BIN=$(CURDIR)/build/coinage node --test portfolio_perf.test.mjs
+# Binance compatibility: unmodified ccxt (pinned in tests/compat/package-lock.json) against a real
+# coinage on loopback. Uses the API tests' helpers, so it installs both dependency sets.
+test-compat: $(OUT)/coinage
+	sh scripts/npm-deps.sh tests/api
+	sh scripts/npm-deps.sh tests/compat
+	cd tests/compat && COINAGE_BIN=$(CURDIR)/$(OUT)/coinage node --test *.test.mjs
+
+# Binance-compatible WebSocket fan-out benchmark: N clients x 5 streams against the optimised build.
+# `make bench-binance-ws ARGS="200 20 5"` = clients, seconds, replay speed.
+bench-binance-ws: build/coinage
+	sh scripts/npm-deps.sh
+	COINAGE_BIN=$(CURDIR)/build/coinage node bench/binance_ws_fanout.mjs $(ARGS)

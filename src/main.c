@@ -279,6 +279,10 @@ static int cmd_serve(const struct opts *o)
     snprintf(keypath, sizeof(keypath), "%s/jwt.key", o->data_dir);
     if (auth_load_key(keypath, app.jwt_key) != CG_OK)
         goto out;
+    /* seals API-key secrets at rest; created (random, mode 0600) on first start */
+    snprintf(keypath, sizeof(keypath), "%s/apikeys.key", o->data_dir);
+    if (auth_load_key(keypath, app.apikey_key) != CG_OK)
+        goto out;
     app.cfg = &cfg;
     app.started_at = clock_now_ms();
     app.auth_rate_per_min = getenv("COINAGE_AUTH_RATE") ? atoi(getenv("COINAGE_AUTH_RATE")) : 30;
