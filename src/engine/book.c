@@ -7,10 +7,27 @@
 /*
  * Layout
  *
- * Each side keeps an array of level pointers sorted from the worst price to the best, so the best
- * level is the last element: reading it, and dropping it once a fill empties it, is O(1) and the
- * common case (activity near the top of the book) moves few pointers on insert. Bids are
- * therefore in ascending price order and asks in descending price order.
+ * Price levels are found by tick, not by search. Each side maps a price to a key that grows with
+ * how good the price is (bids: price / tick, asks: -(price / tick)), so "best" is always "highest
+ * key" and one code path serves both sides.
+ *
+ * - The ladder: a window of BOOK_LADDER_TICKS consecutive keys [base, base + W) holding a level
+ *   pointer per tick, with an occupancy bitmap (one bit per tick) and a summary bitmap (one bit
+ *   per non-zero bitmap word). Finding, creating and dropping a level in the window is O(1); the
+ *   next best level after the best empties is found by scanning the bitmap downwards with the
+ *   summary (at most W / 64 / 64 + 2 word reads). The best slot is cached.
+ * - The overflow: a sorted array (worst ... best) of the levels outside the window (and of any
+ *   price that is not a multiple of the tick), searched by bisection as before. Normally it
+ *   holds only the far, inactive levels behind the window.
+ *
+ * The window follows the market: when a level is created above the window (a better price than
+ * the window covers), or when the ladder is empty and a level is created outside it, the side is
+ * rebuilt around its best key, which is then placed at 3/4 of the window (room for W/4 ticks of
+ * improvement, 3W/4 behind). A rebuild moves every level of the side once, O(levels + W / 64);
+ * it needs the best price to move by W/4 ticks since the last one, so its amortised cost is
+ * small for a market that drifts. The worst case, an adversary alternating far-away best prices
+ * on an otherwise empty window, is O(levels of the side) per command. Correctness never depends
+ * on which part holds a level: the best level is the better of the ladder's and the overflow's.
  *
  * Each level is a doubly linked FIFO of orders through order.prev/next; insertion appends at the
  * tail, so the queue is in insertion order (the engine inserts in seq order).
@@ -24,29 +41,47 @@
 
 #define BOOK_MIN_HASH_BITS 6
 #define BOOK_MIN_LEVEL_CAP 16
+#define LADDER_BITS 13
+#define LADDER_W ((int64_t)1 << LADDER_BITS) /* ticks in the window: 8,192 */
+#define LADDER_WORDS (LADDER_W / 64)
+#define SUMMARY_WORDS (LADDER_WORDS / 64)
+/* keys beyond +-2^61 (absurd prices) always live in the overflow: base + W never overflows */
+#define KEY_LIMIT ((int64_t)1 << 61)
 
 struct book_level {
     int64_t price;    /* quote minor units per whole base unit */
     int64_t quantity; /* sum of `remaining` of the orders below, base minor units */
     uint32_t orders;
     uint8_t side;
+    int32_t slot;       /* index in the ladder window, -1 in the overflow */
     struct order *head; /* oldest: matched first */
     struct order *tail; /* newest */
     struct book_level *next_free;
 };
 
 struct book_side {
-    struct book_level **levels; /* worst ... best */
+    /* ladder */
+    int64_t base;     /* key of slot 0 */
+    int32_t best;     /* highest occupied slot, -1 if the ladder is empty */
+    size_t in_ladder; /* levels in the ladder */
+    struct book_level *slots[LADDER_W];
+    uint64_t bits[LADDER_WORDS];
+    uint64_t summary[SUMMARY_WORDS];
+    /* overflow, sorted worst ... best */
+    struct book_level **levels;
     size_t count;
     size_t cap;
 };
 
 struct book {
     struct book_side sides[2];
+    int64_t tick; /* tick size, quote minor units */
     struct order **buckets;
     unsigned hash_bits; /* buckets has 1 << hash_bits entries */
     size_t order_count;
     struct book_level *free_levels;
+    struct book_level **scratch; /* rebuild buffer */
+    size_t scratch_cap;
 };
 
 /* True when price a is strictly better than b for `side` (higher bid, lower ask). */
@@ -56,8 +91,81 @@ static bool price_better(uint8_t side, int64_t a, int64_t b)
 }
 
 /*
- * Index of the first level of `bs` whose price is not worse than `price`: where a level at
- * `price` is, or would be inserted to keep the array sorted.
+ * The ladder key of a price (higher = better), or false if the price can never be in the
+ * ladder (not a multiple of the tick, or absurdly large).
+ */
+static bool price_key(const struct book *b, uint8_t side, int64_t price, int64_t *key)
+{
+    int64_t t;
+
+    if (price % b->tick != 0)
+        return false;
+    t = price / b->tick;
+    if (t >= KEY_LIMIT || t <= -KEY_LIMIT)
+        return false;
+    *key = side == SIDE_BUY ? t : -t;
+    return true;
+}
+
+/* The ladder slot of a price, or -1 if it is outside the window. */
+static int32_t ladder_slot(const struct book *b, uint8_t side, int64_t price)
+{
+    const struct book_side *bs = &b->sides[side];
+    int64_t key;
+
+    if (!price_key(b, side, price, &key) || key < bs->base || key - bs->base >= LADDER_W)
+        return -1;
+    return (int32_t)(key - bs->base);
+}
+
+static void bit_set(struct book_side *bs, int32_t slot)
+{
+    bs->bits[slot >> 6] |= UINT64_C(1) << (slot & 63);
+    bs->summary[slot >> 12] |= UINT64_C(1) << ((slot >> 6) & 63);
+}
+
+static void bit_clear(struct book_side *bs, int32_t slot)
+{
+    uint64_t *w = &bs->bits[slot >> 6];
+
+    *w &= ~(UINT64_C(1) << (slot & 63));
+    if (*w == 0)
+        bs->summary[slot >> 12] &= ~(UINT64_C(1) << ((slot >> 6) & 63));
+}
+
+/* The highest occupied slot <= `from`, or -1. */
+static int32_t ladder_prev(const struct book_side *bs, int32_t from)
+{
+    int32_t wi;
+    uint64_t w;
+    int32_t si;
+    uint64_t s;
+
+    if (from < 0)
+        return -1;
+    wi = from >> 6;
+    w = bs->bits[wi] & (~UINT64_C(0) >> (63 - (from & 63)));
+    if (w)
+        return (wi << 6) | (63 - __builtin_clzll(w));
+    /* the nearest non-empty word below wi, through the summary */
+    if (wi == 0)
+        return -1;
+    wi--;
+    si = wi >> 6;
+    s = bs->summary[si] & (~UINT64_C(0) >> (63 - (wi & 63)));
+    while (!s) {
+        if (si == 0)
+            return -1;
+        s = bs->summary[--si];
+    }
+    wi = (si << 6) | (63 - __builtin_clzll(s));
+    w = bs->bits[wi];
+    return (wi << 6) | (63 - __builtin_clzll(w));
+}
+
+/*
+ * Index of the first overflow level of `bs` whose price is not worse than `price`: where a level
+ * at `price` is, or would be inserted to keep the array sorted.
  */
 static size_t side_lower_bound(const struct book_side *bs, uint8_t side, int64_t price)
 {
@@ -75,9 +183,9 @@ static size_t side_lower_bound(const struct book_side *bs, uint8_t side, int64_t
     return lo;
 }
 
-/* The level at exactly (side, price), with its index in *idx, or NULL. */
-static struct book_level *side_find(const struct book_side *bs, uint8_t side, int64_t price,
-                                    size_t *idx)
+/* The overflow level at exactly (side, price), with its index in *idx, or NULL. */
+static struct book_level *overflow_find(const struct book_side *bs, uint8_t side, int64_t price,
+                                        size_t *idx)
 {
     size_t i = side_lower_bound(bs, side, price);
 
@@ -87,21 +195,198 @@ static struct book_level *side_find(const struct book_side *bs, uint8_t side, in
     return NULL;
 }
 
-/* Make room for one more level pointer. False on out of memory (nothing changed). */
-static bool side_reserve(struct book_side *bs)
+/* Make room for `n` more overflow pointers. False on out of memory (nothing changed). */
+static bool overflow_reserve(struct book_side *bs, size_t n)
 {
     struct book_level **grown;
-    size_t cap;
+    size_t cap = bs->cap ? bs->cap : BOOK_MIN_LEVEL_CAP;
 
-    if (bs->count < bs->cap)
+    if (bs->count + n <= bs->cap)
         return true;
-    cap = bs->cap ? bs->cap * 2 : BOOK_MIN_LEVEL_CAP;
+    while (cap < bs->count + n)
+        cap *= 2;
     grown = realloc(bs->levels, cap * sizeof(*grown));
     if (!grown)
         return false;
     bs->levels = grown;
     bs->cap = cap;
     return true;
+}
+
+/* The level at exactly (side, price), ladder or overflow, or NULL. */
+static struct book_level *level_find(const struct book *b, uint8_t side, int64_t price)
+{
+    const struct book_side *bs = &b->sides[side];
+    int32_t slot = ladder_slot(b, side, price);
+    size_t idx;
+
+    if (slot >= 0)
+        return bs->slots[slot];
+    return overflow_find(bs, side, price, &idx);
+}
+
+/* The best level of `side`, or NULL when that side is empty. */
+static const struct book_level *side_best(const struct book *b, enum side side)
+{
+    const struct book_side *bs = &b->sides[side];
+    const struct book_level *l = bs->best >= 0 ? bs->slots[bs->best] : NULL;
+    const struct book_level *o = bs->count ? bs->levels[bs->count - 1] : NULL;
+
+    if (!l)
+        return o;
+    if (o && price_better((uint8_t)side, o->price, l->price))
+        return o;
+    return l;
+}
+
+static void ladder_put(struct book_side *bs, struct book_level *l, int32_t slot)
+{
+    l->slot = slot;
+    bs->slots[slot] = l;
+    bit_set(bs, slot);
+    bs->in_ladder++;
+    if (slot > bs->best)
+        bs->best = slot;
+}
+
+/*
+ * Visit every level of `side` best first: a merge of the ladder (bitmap scan downwards) and the
+ * overflow (from its end), which may hold levels on both sides of the window and off-tick prices.
+ * fn returns false to stop.
+ */
+static void side_walk(const struct book *b, enum side side,
+                      bool (*fn)(const struct book_level *l, void *ctx), void *ctx)
+{
+    const struct book_side *bs = &b->sides[side];
+    size_t over = bs->count;
+    int32_t s = bs->best;
+
+    while (over > 0 || s >= 0) {
+        const struct book_level *l;
+
+        if (s < 0 || (over > 0 && price_better((uint8_t)side, bs->levels[over - 1]->price,
+                                               bs->slots[s]->price))) {
+            l = bs->levels[--over];
+        } else {
+            l = bs->slots[s];
+            s = ladder_prev(bs, s - 1);
+        }
+        if (!fn(l, ctx))
+            return;
+    }
+}
+
+struct gather_ctx {
+    struct book_level **out;
+    size_t n;
+};
+
+static bool gather_visit(const struct book_level *l, void *ctx)
+{
+    struct gather_ctx *g = ctx;
+
+    g->out[g->n++] = (struct book_level *)l;
+    return true;
+}
+
+/*
+ * Move the window of `side` so that `anchor` (a key) sits at 3/4 of it, and redistribute every
+ * level between ladder and overflow. O(levels of the side + W / 64). False on out of memory
+ * (nothing changed).
+ */
+static bool side_rebuild(struct book *b, uint8_t side, int64_t anchor)
+{
+    struct book_side *bs = &b->sides[side];
+    size_t total = bs->count + bs->in_ladder;
+    struct gather_ctx g;
+
+    if (total > b->scratch_cap) {
+        size_t cap = b->scratch_cap ? b->scratch_cap : BOOK_MIN_LEVEL_CAP;
+        struct book_level **grown;
+
+        while (cap < total)
+            cap *= 2;
+        grown = realloc(b->scratch, cap * sizeof(*grown));
+        if (!grown)
+            return false;
+        b->scratch = grown;
+        b->scratch_cap = cap;
+    }
+    /* every level may end in the overflow */
+    if (!overflow_reserve(bs, bs->in_ladder))
+        return false;
+    g.out = b->scratch;
+    g.n = 0;
+    side_walk(b, (enum side)side, gather_visit, &g); /* best first */
+    assert(g.n == total);
+    for (size_t i = 0; i < g.n; i++)
+        if (g.out[i]->slot >= 0)
+            bs->slots[g.out[i]->slot] = NULL;
+    memset(bs->bits, 0, sizeof(bs->bits));
+    memset(bs->summary, 0, sizeof(bs->summary));
+    bs->best = -1;
+    bs->in_ladder = 0;
+    bs->count = 0;
+    bs->base = anchor - LADDER_W * 3 / 4;
+    for (size_t i = g.n; i-- > 0;) { /* worst first keeps the overflow sorted */
+        struct book_level *l = g.out[i];
+        int32_t slot = ladder_slot(b, side, l->price);
+
+        if (slot >= 0) {
+            ladder_put(bs, l, slot);
+        } else {
+            l->slot = -1;
+            bs->levels[bs->count++] = l;
+        }
+    }
+    return true;
+}
+
+struct book *book_new(int64_t tick_size)
+{
+    struct book *b;
+
+    if (tick_size <= 0)
+        return NULL;
+    b = calloc(1, sizeof(*b));
+    if (!b)
+        return NULL;
+    b->tick = tick_size;
+    for (int s = 0; s < 2; s++) {
+        b->sides[s].best = -1;
+        b->sides[s].base = 0;
+    }
+    b->hash_bits = BOOK_MIN_HASH_BITS;
+    b->buckets = calloc((size_t)1 << b->hash_bits, sizeof(*b->buckets));
+    if (!b->buckets) {
+        free(b);
+        return NULL;
+    }
+    return b;
+}
+
+void book_free(struct book *b)
+{
+    if (!b)
+        return;
+    for (int s = 0; s < 2; s++) {
+        struct book_side *bs = &b->sides[s];
+
+        for (size_t i = 0; i < bs->count; i++)
+            free(bs->levels[i]);
+        for (int32_t k = ladder_prev(bs, LADDER_W - 1); k >= 0; k = ladder_prev(bs, k - 1))
+            free(bs->slots[k]);
+        free(bs->levels);
+    }
+    while (b->free_levels) {
+        struct book_level *l = b->free_levels;
+
+        b->free_levels = l->next_free;
+        free(l);
+    }
+    free(b->scratch);
+    free(b->buckets);
+    free(b);
 }
 
 static size_t hash_slot(uint64_t id, unsigned bits)
@@ -155,90 +440,92 @@ static void hash_unlink(struct book *b, struct order *o)
     o->id_next = NULL;
 }
 
-struct book *book_new(void)
+/* A fresh level struct from the free list, or malloc'd. NULL on out of memory. */
+static struct book_level *level_alloc(struct book *b, uint8_t side, int64_t price)
 {
-    struct book *b = calloc(1, sizeof(*b));
+    struct book_level *l = b->free_levels;
 
-    if (!b)
-        return NULL;
-    b->hash_bits = BOOK_MIN_HASH_BITS;
-    b->buckets = calloc((size_t)1 << b->hash_bits, sizeof(*b->buckets));
-    if (!b->buckets) {
-        free(b);
-        return NULL;
-    }
-    return b;
-}
-
-void book_free(struct book *b)
-{
-    if (!b)
-        return;
-    for (int s = 0; s < 2; s++) {
-        struct book_side *bs = &b->sides[s];
-
-        for (size_t i = 0; i < bs->count; i++)
-            free(bs->levels[i]);
-        free(bs->levels);
-    }
-    while (b->free_levels) {
-        struct book_level *l = b->free_levels;
-
-        b->free_levels = l->next_free;
-        free(l);
-    }
-    free(b->buckets);
-    free(b);
-}
-
-/*
- * The level for (side, price), taken from the free list or malloc'd and inserted into the side
- * array if it does not exist yet. NULL on out of memory (nothing changed).
- */
-static struct book_level *level_get(struct book *b, uint8_t side, int64_t price)
-{
-    struct book_side *bs = &b->sides[side];
-    size_t idx;
-    struct book_level *l = side_find(bs, side, price, &idx);
-
-    if (l)
-        return l;
-    if (!side_reserve(bs))
-        return NULL;
-    if (b->free_levels) {
-        l = b->free_levels;
+    if (l) {
         b->free_levels = l->next_free;
     } else {
         l = malloc(sizeof(*l));
         if (!l)
             return NULL;
     }
-    *l = (struct book_level){.price = price, .side = side};
-    memmove(&bs->levels[idx + 1], &bs->levels[idx], (bs->count - idx) * sizeof(*bs->levels));
-    bs->levels[idx] = l;
-    bs->count++;
+    *l = (struct book_level){.price = price, .side = side, .slot = -1};
     return l;
 }
 
-/* Take an empty level out of its side array and put it on the free list. */
+/*
+ * The level for (side, price), created if it does not exist yet (in the ladder when the price is
+ * in the window, else in the overflow, moving the window when the market has left it). NULL on
+ * out of memory (nothing changed).
+ */
+static struct book_level *level_get(struct book *b, uint8_t side, int64_t price)
+{
+    struct book_side *bs = &b->sides[side];
+    int32_t slot = ladder_slot(b, side, price);
+    struct book_level *l;
+    int64_t key;
+    size_t idx;
+
+    if (slot >= 0) {
+        l = bs->slots[slot];
+        if (l)
+            return l;
+        l = level_alloc(b, side, price);
+        if (l)
+            ladder_put(bs, l, slot);
+        return l;
+    }
+    l = overflow_find(bs, side, price, &idx);
+    if (l)
+        return l;
+    if (!overflow_reserve(bs, 1))
+        return NULL;
+    l = level_alloc(b, side, price);
+    if (!l)
+        return NULL;
+    memmove(&bs->levels[idx + 1], &bs->levels[idx], (bs->count - idx) * sizeof(*bs->levels));
+    bs->levels[idx] = l;
+    bs->count++;
+    /* a new best beyond the window, or nothing in the window: move the window to the best */
+    if (price_key(b, side, price, &key) && (key >= bs->base || bs->in_ladder == 0)) {
+        const struct book_level *best = side_best(b, (enum side)side);
+        int64_t anchor;
+
+        if (price_key(b, side, best->price, &anchor))
+            (void)side_rebuild(b, side, anchor); /* on failure the level stays in the overflow */
+    }
+    return l;
+}
+
+/* Take an empty level out of its side and put it on the free list. */
 static void level_drop(struct book *b, struct book_level *l)
 {
     struct book_side *bs = &b->sides[l->side];
-    size_t idx;
 
     assert(l->orders == 0 && l->head == NULL);
-    if (bs->levels[bs->count - 1] == l) {
-        /* The best level: the usual case when fills empty it. */
-        idx = bs->count - 1;
+    if (l->slot >= 0) {
+        int32_t slot = l->slot;
+
+        bs->slots[slot] = NULL;
+        bit_clear(bs, slot);
+        bs->in_ladder--;
+        if (slot == bs->best)
+            bs->best = ladder_prev(bs, slot - 1);
+    } else if (bs->levels[bs->count - 1] == l) {
+        bs->count--;
     } else {
-        struct book_level *found = side_find(bs, l->side, l->price, &idx);
+        size_t idx;
+        struct book_level *found = overflow_find(bs, l->side, l->price, &idx);
 
         assert(found == l);
         (void)found;
         memmove(&bs->levels[idx], &bs->levels[idx + 1],
                 (bs->count - idx - 1) * sizeof(*bs->levels));
+        bs->count--;
     }
-    bs->count--;
     l->next_free = b->free_levels;
     b->free_levels = l;
 }
@@ -313,14 +600,6 @@ struct order *book_find(const struct book *b, uint64_t id)
     return o;
 }
 
-/* The best level of `side`, or NULL when that side is empty. */
-static const struct book_level *side_best(const struct book *b, enum side side)
-{
-    const struct book_side *bs = &b->sides[side];
-
-    return bs->count ? bs->levels[bs->count - 1] : NULL;
-}
-
 struct order *book_best(const struct book *b, enum side side)
 {
     const struct book_level *l = side_best(b, side);
@@ -349,29 +628,39 @@ void book_reduce(struct book *b, struct order *o, int64_t qty)
 
 int64_t book_level_quantity(const struct book *b, enum side side, int64_t price)
 {
-    size_t idx;
-    const struct book_level *l = side_find(&b->sides[side], (uint8_t)side, price, &idx);
+    const struct book_level *l = level_find(b, (uint8_t)side, price);
 
     return l ? l->quantity : 0;
 }
 
+struct depth_ctx {
+    struct book_level_view *out;
+    size_t n, max;
+};
+
+static bool depth_visit(const struct book_level *l, void *ctx)
+{
+    struct depth_ctx *d = ctx;
+
+    if (d->n >= d->max)
+        return false;
+    d->out[d->n++] =
+        (struct book_level_view){.price = l->price, .quantity = l->quantity, .orders = l->orders};
+    return true;
+}
+
 size_t book_depth(const struct book *b, enum side side, struct book_level_view *out, size_t max)
 {
-    const struct book_side *bs = &b->sides[side];
-    size_t n = bs->count < max ? bs->count : max;
+    struct depth_ctx d = {out, 0, max};
 
-    for (size_t i = 0; i < n; i++) {
-        const struct book_level *l = bs->levels[bs->count - 1 - i];
-
-        out[i] = (struct book_level_view){
-            .price = l->price, .quantity = l->quantity, .orders = l->orders};
-    }
-    return n;
+    if (max > 0)
+        side_walk(b, side, depth_visit, &d);
+    return d.n;
 }
 
 size_t book_level_count(const struct book *b, enum side side)
 {
-    return b->sides[side].count;
+    return b->sides[side].count + b->sides[side].in_ladder;
 }
 
 size_t book_order_count(const struct book *b)
@@ -379,13 +668,24 @@ size_t book_order_count(const struct book *b)
     return b->order_count;
 }
 
+struct foreach_ctx {
+    void (*fn)(const struct order *o, void *ctx);
+    void *ctx;
+};
+
+static bool foreach_visit(const struct book_level *l, void *ctx)
+{
+    struct foreach_ctx *f = ctx;
+
+    for (const struct order *o = l->head; o; o = o->next)
+        f->fn(o, f->ctx);
+    return true;
+}
+
 void book_foreach(const struct book *b, enum side side,
                   void (*fn)(const struct order *o, void *ctx), void *ctx)
 {
-    const struct book_side *bs = &b->sides[side];
+    struct foreach_ctx f = {fn, ctx};
 
-    for (size_t i = bs->count; i-- > 0;) {
-        for (const struct order *o = bs->levels[i]->head; o; o = o->next)
-            fn(o, ctx);
-    }
+    side_walk(b, side, foreach_visit, &f);
 }

@@ -2,6 +2,16 @@
  * One market's order book: price levels on each side, a FIFO of resting orders per level
  * (price-time priority), and an id index for O(1) lookup on cancel.
  *
+ * Levels are indexed by tick in a window of 8,192 ticks per side that follows the best price
+ * (a "price ladder"), with a sorted overflow array for prices outside it (book.c explains the
+ * layout). Complexity, L = levels of a side outside the window, N = resting orders:
+ * - insert, remove, find-by-id, best, level quantity, reduce: O(1) inside the window (the id
+ *   index: expected O(1); it doubles when full, O(N) that once); O(log L) to find a level
+ *   outside it and O(L) to create or drop one there;
+ * - when the best price leaves the window, the next insert moves the window: O(levels of the
+ *   side + 128), amortised over the >= 2,048 ticks the price must move for that;
+ * - depth and foreach: O(levels visited + 128).
+ *
  * The book only stores and orders resting orders; matching, holds and fees live in engine.c,
  * which walks the book with book_best()/book_reduce()/book_remove().
  *
@@ -91,8 +101,12 @@ struct book_level_view {
 
 struct book;
 
-/* Allocate an empty book. Returns NULL on out of memory. */
-struct book *book_new(void);
+/*
+ * Allocate an empty book for a market whose prices are multiples of tick_size (quote minor
+ * units, > 0). Prices that are not multiples of it still work (they live in the overflow, the
+ * slower path). Returns NULL on out of memory or tick_size <= 0.
+ */
+struct book *book_new(int64_t tick_size);
 /* Free the book and its levels (not the orders). NULL is a no-op. */
 void book_free(struct book *b);
 

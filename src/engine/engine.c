@@ -208,7 +208,7 @@ struct engine *engine_new(const struct config *cfg)
     if (!e->lg || !e->books || !e->house || !e->book_seq || !e->stops || !e->last || !e->coids)
         goto fail;
     for (size_t i = 0; i < cfg->n_markets; i++) {
-        e->books[i] = book_new();
+        e->books[i] = book_new(cfg->markets[i].tick_size);
         if (!e->books[i])
             goto fail;
     }
