@@ -49,6 +49,26 @@ struct touched {
     int64_t price;
 };
 
+/*
+ * A set of keys (a, b, c) seen in the current batch: open addressing with linear probing, each
+ * slot stamped with the batch it was filled in, so a new batch starts empty without clearing.
+ * It lets touch() and record_balance() keep only the first record of a level or an account per
+ * batch, so finish_batch() sorts unique entries only.
+ */
+struct seen_slot {
+    uint64_t stamp; /* batch id; any other value means empty */
+    uint64_t a;
+    int64_t c;
+    uint32_t b;
+};
+
+struct seen_set {
+    struct seen_slot *v;
+    size_t cap; /* power of two */
+    size_t n;   /* entries with stamp == cur_stamp */
+    uint64_t cur_stamp;
+};
+
 struct engine {
     const struct config *cfg;
     struct ledger *lg;
@@ -62,7 +82,9 @@ struct engine {
     struct coid_entry **coids;
     /* batch being built */
     struct batch *cur;
-    VEC(struct touched) touched;
+    VEC(struct touched) touched;   /* unique per batch */
+    struct seen_set seen_levels;   /* (market, side, price) in touched */
+    struct seen_set seen_balances; /* (user, asset) in cur->balances */
     /* queue */
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -280,6 +302,8 @@ void engine_free(struct engine *e)
     free(e->house);
     free(e->book_seq);
     free(e->touched.v);
+    free(e->seen_levels.v);
+    free(e->seen_balances.v);
     ledger_free(e->lg);
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->cv);
@@ -487,10 +511,69 @@ static void note_trade(struct engine *e, uint32_t market, int64_t last, int64_t 
 
 /* ---- batch recording ---- */
 
+static size_t seen_hash(uint64_t a, uint32_t b, int64_t c, size_t cap)
+{
+    uint64_t h = a * UINT64_C(0x9E3779B97F4A7C15) ^ (uint64_t)c * UINT64_C(0xC2B2AE3D27D4EB4F) ^
+                 (uint64_t)b * UINT64_C(0x165667B19E3779F9);
+    h ^= h >> 29;
+    return (size_t)(h * UINT64_C(0x9E3779B97F4A7C15) >> 32) & (cap - 1);
+}
+
+/* Double the set, keeping the entries of the current stamp. Aborts on out of memory. */
+static void seen_grow(struct seen_set *s)
+{
+    size_t cap = s->cap ? s->cap * 2 : 256;
+    struct seen_slot *v = calloc(cap, sizeof(*v));
+    if (!v)
+        abort();
+    for (size_t i = 0; i < s->cap; i++) {
+        const struct seen_slot *o = &s->v[i];
+        size_t k;
+        if (o->stamp != s->cur_stamp)
+            continue;
+        k = seen_hash(o->a, o->b, o->c, cap);
+        while (v[k].stamp == s->cur_stamp)
+            k = (k + 1) & (cap - 1);
+        v[k] = *o;
+    }
+    free(s->v);
+    s->v = v;
+    s->cap = cap;
+}
+
+/* Add (a, b, c) under `stamp`; true if it was not there yet. Amortised O(1). */
+static bool seen_add(struct seen_set *s, uint64_t stamp, uint64_t a, uint32_t b, int64_t c)
+{
+    size_t k;
+    if (s->cur_stamp != stamp) {
+        s->cur_stamp = stamp;
+        s->n = 0;
+    }
+    if (2 * (s->n + 1) > s->cap)
+        seen_grow(s);
+    k = seen_hash(a, b, c, s->cap);
+    while (s->v[k].stamp == stamp) {
+        if (s->v[k].a == a && s->v[k].b == b && s->v[k].c == c)
+            return false;
+        k = (k + 1) & (s->cap - 1);
+    }
+    s->v[k] = (struct seen_slot){stamp, a, c, b};
+    s->n++;
+    return true;
+}
+
+/* The id of the batch being built, or of the next one (recovery touches levels before it). */
+static uint64_t batch_stamp(const struct engine *e)
+{
+    return e->cur ? e->cur->id : e->next_batch_id;
+}
+
+/* Note that the level (market, side, price) changed: one L2 delta per level per batch. */
 static void touch(struct engine *e, uint32_t market, int side, int64_t price)
 {
     struct touched t = {market, (uint8_t)side, price};
-    VEC_PUSH(e->touched, t);
+    if (seen_add(&e->seen_levels, batch_stamp(e), market, (uint32_t)side, price))
+        VEC_PUSH(e->touched, t);
 }
 
 static void record_order(struct engine *e, const struct order *o)
@@ -499,11 +582,12 @@ static void record_order(struct engine *e, const struct order *o)
         VEC_PUSH(e->cur->orders, *o);
 }
 
+/* Note that an account changed: finish_batch() reads its final state once per batch. */
 static void record_balance(struct engine *e, uint64_t user_id, uint32_t asset)
 {
-    const struct balance *b = ledger_get(e->lg, user_id, asset);
-    struct balance_change c = {user_id, asset, b ? b->total : 0, b ? b->held : 0};
-    VEC_PUSH(e->cur->balances, c);
+    struct balance_change c = {user_id, asset, 0, 0};
+    if (seen_add(&e->seen_balances, e->cur->id, user_id, asset, 0))
+        VEC_PUSH(e->cur->balances, c);
 }
 
 static enum cg_err post_entry(struct engine *e, struct journal_entry *je)
@@ -1477,15 +1561,13 @@ static int cmp_balance(const void *a, const void *b)
 static void finish_batch(struct engine *e)
 {
     struct batch *b = e->cur;
-    size_t w = 0;
 
+    /* touched and balances hold one entry per level / account (seen_add) */
     if (e->touched.n > 1)
         qsort(e->touched.v, e->touched.n, sizeof(*e->touched.v), cmp_touched);
     for (size_t i = 0; i < e->touched.n; i++) {
         struct touched *t = &e->touched.v[i];
         struct l2_change ch;
-        if (i > 0 && cmp_touched(t, &e->touched.v[i - 1]) == 0)
-            continue;
         ch.market = t->market;
         ch.side = t->side;
         ch.price = t->price;
@@ -1512,21 +1594,15 @@ static void finish_batch(struct engine *e)
             top->ask_qty = book_level_quantity(e->books[m], SIDE_SELL, ba->price);
         }
     }
-    /* keep the last state of each balance only */
+    /* the final state of each changed account */
     if (b->balances.n > 1)
         qsort(b->balances.v, b->balances.n, sizeof(*b->balances.v), cmp_balance);
     for (size_t i = 0; i < b->balances.n; i++) {
-        const struct balance_change *c = &b->balances.v[i];
-        const struct balance *cur;
-        if (w > 0 && cmp_balance(c, &b->balances.v[w - 1]) == 0)
-            continue;
-        cur = ledger_get(e->lg, c->user_id, c->asset);
-        b->balances.v[w] = *c;
-        b->balances.v[w].total = cur ? cur->total : 0;
-        b->balances.v[w].held = cur ? cur->held : 0;
-        w++;
+        struct balance_change *c = &b->balances.v[i];
+        const struct balance *cur = ledger_get(e->lg, c->user_id, c->asset);
+        c->total = cur ? cur->total : 0;
+        c->held = cur ? cur->held : 0;
     }
-    b->balances.n = w;
     b->next_order_id = e->next_order_id;
     b->next_fill_id = e->next_fill_id;
     b->next_entry_id = e->next_entry_id;
