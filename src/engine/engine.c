@@ -109,10 +109,30 @@ struct engine {
         (vec).v[(vec).n++] = (item);                                                               \
     } while (0)
 
-void batch_free(struct batch *b)
+/*
+ * Freed batches go back to a small process-wide pool (any thread frees, the engine thread takes)
+ * with their vectors' capacity, so a batch in steady state costs no malloc. Bounded: at most
+ * BATCH_POOL_MAX batches, and a vector above BATCH_POOL_KEEP_BYTES is freed rather than kept.
+ */
+#define BATCH_POOL_MAX 4
+#define BATCH_POOL_KEEP_BYTES (8u << 20)
+
+static pthread_mutex_t batch_pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct batch *batch_pool[BATCH_POOL_MAX];
+static size_t batch_pool_n;
+
+#define VEC_TRIM(vec)                                                                              \
+    do {                                                                                           \
+        if ((vec).cap * sizeof(*(vec).v) > BATCH_POOL_KEEP_BYTES) {                                \
+            free((vec).v);                                                                         \
+            (vec).v = NULL;                                                                        \
+            (vec).cap = 0;                                                                         \
+        }                                                                                          \
+        (vec).n = 0;                                                                               \
+    } while (0)
+
+static void batch_destroy(struct batch *b)
 {
-    if (!b)
-        return;
     free(b->results.v);
     free(b->orders.v);
     free(b->fills.v);
@@ -120,11 +140,58 @@ void batch_free(struct batch *b)
     free(b->balances.v);
     free(b->l2.v);
     free(b->tops);
+    free(b);
+}
+
+void batch_free(struct batch *b)
+{
+    if (!b)
+        return;
     for (size_t i = 0; b->bodies && i < b->results.n; i++)
         free(b->bodies[i]);
     free(b->bodies);
     free(b->statuses);
-    free(b);
+    b->bodies = NULL;
+    b->statuses = NULL;
+    VEC_TRIM(b->results);
+    VEC_TRIM(b->orders);
+    VEC_TRIM(b->fills);
+    VEC_TRIM(b->entries);
+    VEC_TRIM(b->balances);
+    VEC_TRIM(b->l2);
+    pthread_mutex_lock(&batch_pool_mu);
+    if (batch_pool_n < BATCH_POOL_MAX) {
+        batch_pool[batch_pool_n++] = b;
+        b = NULL;
+    }
+    pthread_mutex_unlock(&batch_pool_mu);
+    if (b)
+        batch_destroy(b);
+}
+
+/* A pooled (emptied) batch or a new one; aborts on out of memory. */
+static struct batch *batch_take(size_t n_markets)
+{
+    struct batch *b = NULL;
+    pthread_mutex_lock(&batch_pool_mu);
+    if (batch_pool_n > 0)
+        b = batch_pool[--batch_pool_n];
+    pthread_mutex_unlock(&batch_pool_mu);
+    if (!b) {
+        b = calloc(1, sizeof(*b));
+        if (!b)
+            abort();
+    }
+    if (b->tops_cap < n_markets) {
+        free(b->tops);
+        b->tops = malloc(n_markets * sizeof(*b->tops));
+        if (!b->tops)
+            abort();
+        b->tops_cap = n_markets;
+    }
+    memset(b->tops, 0, n_markets * sizeof(*b->tops));
+    b->n_markets = n_markets;
+    return b;
 }
 
 int64_t engine_fee(int64_t notional, int64_t ppm)
@@ -1612,14 +1679,8 @@ static void finish_batch(struct engine *e)
 
 static struct batch *begin_batch(struct engine *e)
 {
-    struct batch *b = calloc(1, sizeof(*b));
-    if (!b)
-        abort();
+    struct batch *b = batch_take(e->cfg->n_markets);
     b->id = e->next_batch_id++;
-    b->n_markets = e->cfg->n_markets;
-    b->tops = calloc(b->n_markets, sizeof(*b->tops));
-    if (!b->tops)
-        abort();
     e->cur = b;
     return b;
 }
