@@ -32,8 +32,14 @@
  * Each level is a doubly linked FIFO of orders through order.prev/next; insertion appends at the
  * tail, so the queue is in insertion order (the engine inserts in seq order).
  *
- * The id index is a chained hash (order.id_next) with a power-of-two bucket count, Fibonacci
- * hashing, and a load factor of at most 1.
+ * The id index is open addressing over (id, order *) pairs, linear probing, Fibonacci hashing,
+ * load factor at most 1/2, backward-shift deletion (no tombstones), so a lookup reads
+ * consecutive slots and never dereferences an order it does not return. The duplicate-id check
+ * of book_insert() is the insert's own probe, not a second lookup. It grows incrementally (as
+ * redis's dict does): at load 1/2 a table twice the size is allocated and every later insert or
+ * remove moves ID_MIGRATE_STEP slots of the old table into it; lookups and removals also look in
+ * the old table (which marks removals with a tombstone) until it is empty. No insert ever walks
+ * the whole index.
  *
  * Emptied level structs go on a free list (linked through `next_free`) and are reused, so a book
  * in steady state does not call malloc.
@@ -59,6 +65,17 @@ struct book_level {
     struct book_level *next_free;
 };
 
+struct id_slot {
+    uint64_t id;
+    struct order *o; /* NULL: empty; &id_tombstone: removed (old table only) */
+};
+
+struct id_table {
+    struct id_slot *v;
+    unsigned bits; /* 1 << bits slots */
+    size_t n;      /* live entries */
+};
+
 struct book_side {
     /* ladder */
     int64_t base;     /* key of slot 0 */
@@ -75,9 +92,10 @@ struct book_side {
 
 struct book {
     struct book_side sides[2];
-    int64_t tick; /* tick size, quote minor units */
-    struct order **buckets;
-    unsigned hash_bits; /* buckets has 1 << hash_bits entries */
+    int64_t tick;            /* tick size, quote minor units */
+    struct id_table ids;     /* the id index */
+    struct id_table old_ids; /* while growing: the table being emptied into ids (v NULL if none) */
+    size_t migrate_at;       /* next slot of old_ids to move */
     size_t order_count;
     struct book_level *free_levels;
     struct book_level **scratch; /* rebuild buffer */
@@ -356,9 +374,9 @@ struct book *book_new(int64_t tick_size)
         b->sides[s].best = -1;
         b->sides[s].base = 0;
     }
-    b->hash_bits = BOOK_MIN_HASH_BITS;
-    b->buckets = calloc((size_t)1 << b->hash_bits, sizeof(*b->buckets));
-    if (!b->buckets) {
+    b->ids.bits = BOOK_MIN_HASH_BITS;
+    b->ids.v = calloc((size_t)1 << b->ids.bits, sizeof(*b->ids.v));
+    if (!b->ids.v) {
         free(b);
         return NULL;
     }
@@ -385,9 +403,14 @@ void book_free(struct book *b)
         free(l);
     }
     free(b->scratch);
-    free(b->buckets);
+    free(b->ids.v);
+    free(b->old_ids.v);
     free(b);
 }
+
+#define ID_MIGRATE_STEP 16
+
+static struct order id_tombstone;
 
 static size_t hash_slot(uint64_t id, unsigned bits)
 {
@@ -396,48 +419,134 @@ static size_t hash_slot(uint64_t id, unsigned bits)
 }
 
 /*
- * Grow the id index so that one more order keeps the load factor <= 1. False on out of memory
- * (the index is unchanged).
+ * Put (id, o) in t, which has room. Returns false, changing nothing, if the id is already there
+ * (the probe passes every entry that could hold it).
  */
-static bool hash_reserve(struct book *b)
+static bool id_put(struct id_table *t, uint64_t id, struct order *o)
 {
-    size_t n = (size_t)1 << b->hash_bits;
-    unsigned bits = b->hash_bits + 1;
-    struct order **grown;
+    size_t mask = ((size_t)1 << t->bits) - 1;
+    size_t i = hash_slot(id, t->bits);
 
-    if (b->order_count < n)
-        return true;
-    grown = calloc((size_t)1 << bits, sizeof(*grown));
-    if (!grown)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        struct order *o = b->buckets[i];
-
-        while (o) {
-            struct order *next = o->id_next;
-            size_t slot = hash_slot(o->id, bits);
-
-            o->id_next = grown[slot];
-            grown[slot] = o;
-            o = next;
-        }
+    while (t->v[i].o) {
+        if (t->v[i].id == id)
+            return false;
+        i = (i + 1) & mask;
     }
-    free(b->buckets);
-    b->buckets = grown;
-    b->hash_bits = bits;
+    t->v[i] = (struct id_slot){id, o};
+    t->n++;
     return true;
 }
 
+/* The slot holding id in t, or NULL. Skips tombstones. */
+static inline struct id_slot *id_lookup(const struct id_table *t, uint64_t id)
+{
+    size_t mask;
+    size_t i;
+
+    if (!t->v)
+        return NULL;
+    mask = ((size_t)1 << t->bits) - 1;
+    i = hash_slot(id, t->bits);
+    while (t->v[i].o) {
+        if (t->v[i].id == id && t->v[i].o != &id_tombstone)
+            return &t->v[i];
+        i = (i + 1) & mask;
+    }
+    return NULL;
+}
+
+/* Remove the entry at slot `hole` of t by shifting later entries of its cluster back. */
+static void id_delete_at(struct id_table *t, size_t hole)
+{
+    size_t mask = ((size_t)1 << t->bits) - 1;
+    size_t j = hole;
+
+    for (;;) {
+        size_t home;
+
+        j = (j + 1) & mask;
+        if (!t->v[j].o)
+            break;
+        home = hash_slot(t->v[j].id, t->bits);
+        /* the entry at j may move to the hole if the hole lies on its probe path home..j */
+        if (((j - home) & mask) >= ((j - hole) & mask)) {
+            t->v[hole] = t->v[j];
+            hole = j;
+        }
+    }
+    t->v[hole] = (struct id_slot){0, NULL};
+    t->n--;
+}
+
+/* Move up to `steps` slots of the old table into the new one; drop the old table when done. */
+static void id_migrate_some(struct book *b, size_t steps)
+{
+    size_t size;
+
+    size = (size_t)1 << b->old_ids.bits;
+    while (steps-- > 0 && b->migrate_at < size) {
+        struct id_slot *sl = &b->old_ids.v[b->migrate_at++];
+
+        if (sl->o && sl->o != &id_tombstone) {
+            bool fresh = id_put(&b->ids, sl->id, sl->o);
+
+            assert(fresh && "id in both tables");
+            (void)fresh;
+            sl->o = &id_tombstone; /* moved: lookups in the old table must not find it */
+            b->old_ids.n--;
+        }
+    }
+    if (b->migrate_at == size) {
+        free(b->old_ids.v);
+        b->old_ids = (struct id_table){NULL, 0, 0};
+    }
+}
+
+static inline void id_migrate(struct book *b, size_t steps)
+{
+    if (b->old_ids.v)
+        id_migrate_some(b, steps);
+}
+
+/*
+ * Make room in the id index for one more order (load <= 1/2). Starts an incremental growth when
+ * needed. False on out of memory (the index is unchanged).
+ */
+static bool hash_reserve(struct book *b)
+{
+    struct id_slot *grown;
+    unsigned bits;
+
+    id_migrate(b, ID_MIGRATE_STEP);
+    if (2 * (b->ids.n + b->old_ids.n + 1) <= (size_t)1 << b->ids.bits)
+        return true;
+    /* a growth still in progress (only when removals were rare): finish it first */
+    id_migrate(b, SIZE_MAX);
+    bits = b->ids.bits + 1;
+    grown = calloc((size_t)1 << bits, sizeof(*grown));
+    if (!grown)
+        return false;
+    b->old_ids = b->ids;
+    b->ids = (struct id_table){grown, bits, 0};
+    b->migrate_at = 0;
+    return true;
+}
+
+/* Take o out of the id index. */
 static void hash_unlink(struct book *b, struct order *o)
 {
-    struct order **pp = &b->buckets[hash_slot(o->id, b->hash_bits)];
+    struct id_slot *sl = id_lookup(&b->ids, o->id);
 
-    while (*pp != o) {
-        assert(*pp && "order not in the id index");
-        pp = &(*pp)->id_next;
+    if (sl) {
+        assert(sl->o == o);
+        id_delete_at(&b->ids, (size_t)(sl - b->ids.v));
+    } else {
+        sl = id_lookup(&b->old_ids, o->id);
+        assert(sl && sl->o == o && "order not in the id index");
+        sl->o = &id_tombstone;
+        b->old_ids.n--;
     }
-    *pp = o->id_next;
-    o->id_next = NULL;
+    id_migrate(b, ID_MIGRATE_STEP);
 }
 
 /* A fresh level struct from the free list, or malloc'd. NULL on out of memory. */
@@ -533,12 +642,13 @@ static void level_drop(struct book *b, struct book_level *l)
 bool book_insert(struct book *b, struct order *o)
 {
     struct book_level *l;
-    size_t slot;
     bool overflow;
 
     assert(o->remaining > 0);
     assert(o->side == SIDE_BUY || o->side == SIDE_SELL);
-    assert(book_find(b, o->id) == NULL && "order id already in the book");
+    /* the id must not be in the book: checked by the insert's probe (and in a growing index's
+     * old table) */
+    assert(id_lookup(&b->old_ids, o->id) == NULL && "order id already in the book");
     /* Grow the index first: if the level allocation then fails the book is still unchanged. */
     if (!hash_reserve(b))
         return false;
@@ -559,9 +669,10 @@ bool book_insert(struct book *b, struct order *o)
     l->tail = o;
     l->orders++;
 
-    slot = hash_slot(o->id, b->hash_bits);
-    o->id_next = b->buckets[slot];
-    b->buckets[slot] = o;
+    if (!id_put(&b->ids, o->id, o)) {
+        assert(!"order id already in the book");
+        abort();
+    }
     b->order_count++;
     return true;
 }
@@ -593,11 +704,11 @@ void book_remove(struct book *b, struct order *o)
 
 struct order *book_find(const struct book *b, uint64_t id)
 {
-    struct order *o = b->buckets[hash_slot(id, b->hash_bits)];
+    const struct id_slot *sl = id_lookup(&b->ids, id);
 
-    while (o && o->id != id)
-        o = o->id_next;
-    return o;
+    if (!sl)
+        sl = id_lookup(&b->old_ids, id);
+    return sl ? sl->o : NULL;
 }
 
 struct order *book_best(const struct book *b, enum side side)

@@ -6,8 +6,9 @@
  * (a "price ladder"), with a sorted overflow array for prices outside it (book.c explains the
  * layout). Complexity, L = levels of a side outside the window, N = resting orders:
  * - insert, remove, find-by-id, best, level quantity, reduce: O(1) inside the window (the id
- *   index: expected O(1); it doubles when full, O(N) that once); O(log L) to find a level
- *   outside it and O(L) to create or drop one there;
+ *   index: expected O(1), open addressing at load <= 1/2 that grows incrementally, 16 slots
+ *   moved per insert/remove, so no single insert rehashes all N orders); O(log L) to find a
+ *   level outside the window and O(L) to create or drop one there;
  * - when the best price leaves the window, the next insert moves the window: O(levels of the
  *   side + 128), amortised over the >= 2,048 ticks the price must move for that;
  * - depth and foreach: O(levels visited + 128).
@@ -89,7 +90,6 @@ struct order {
     struct order *prev;
     struct order *next;
     struct book_level *level;
-    struct order *id_next; /* id-index chain */
 };
 
 /* A price level as seen from outside: price and the sum of `remaining` of its orders. */

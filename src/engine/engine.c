@@ -533,7 +533,6 @@ enum cg_err engine_restore_order(struct engine *e, const struct order *src)
     *o = *src;
     o->prev = o->next = NULL;
     o->level = NULL;
-    o->id_next = NULL;
     coid_add(e, o);
     if (order_type_is_stop(o->type) && !o->triggered) {
         stop_insert(e, o);
@@ -962,7 +961,7 @@ static void result_order(struct engine *e, struct cmd_result *r, const struct or
     if (!r)
         return;
     r->order = *o;
-    r->order.prev = r->order.next = r->order.id_next = NULL;
+    r->order.prev = r->order.next = NULL;
     r->order.level = NULL;
     r->fill_first = (uint32_t)fills_before;
     r->fill_count = (uint32_t)(e->cur->fills.n - fills_before);
