@@ -718,6 +718,17 @@ struct order *book_best(const struct book *b, enum side side)
     return l ? l->head : NULL;
 }
 
+bool book_best_level(const struct book *b, enum side side, struct book_level_view *out)
+{
+    const struct book_level *l = side_best(b, side);
+
+    if (!l)
+        return false;
+    *out =
+        (struct book_level_view){.price = l->price, .quantity = l->quantity, .orders = l->orders};
+    return true;
+}
+
 bool book_best_price(const struct book *b, enum side side, int64_t *price)
 {
     const struct book_level *l = side_best(b, side);

@@ -126,6 +126,9 @@ struct order *book_find(const struct book *b, uint64_t id);
 /* The first order in the queue of the best level of `side` (highest bid / lowest ask), or NULL. */
 struct order *book_best(const struct book *b, enum side side);
 
+/* The best level of `side` (price, total remaining, orders) into *out, O(1); false if empty. */
+bool book_best_level(const struct book *b, enum side side, struct book_level_view *out);
+
 /* Best price of `side` into *price; false if that side is empty. */
 bool book_best_price(const struct book *b, enum side side, int64_t *price);
 

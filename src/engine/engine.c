@@ -79,6 +79,8 @@ struct engine {
     uint64_t *book_seq;
     struct market_stops *stops;
     struct last_price *last;
+    size_t n_dirty;             /* markets with last[m].dirty set */
+    struct market_top *top_now; /* per market: its top after the last batch that changed it */
     struct coid_entry **coids;
     /* batch being built */
     struct batch *cur;
@@ -293,8 +295,10 @@ struct engine *engine_new(const struct config *cfg)
     e->book_seq = calloc(cfg->n_markets, sizeof(*e->book_seq));
     e->stops = calloc(cfg->n_markets, sizeof(*e->stops));
     e->last = calloc(cfg->n_markets, sizeof(*e->last));
+    e->top_now = calloc(cfg->n_markets, sizeof(*e->top_now));
     e->coids = calloc(COID_BUCKETS, sizeof(*e->coids));
-    if (!e->lg || !e->books || !e->house || !e->book_seq || !e->stops || !e->last || !e->coids)
+    if (!e->lg || !e->books || !e->house || !e->book_seq || !e->stops || !e->last || !e->coids ||
+        !e->top_now)
         goto fail;
     for (size_t i = 0; i < cfg->n_markets; i++) {
         e->books[i] = book_new(cfg->markets[i].tick_size);
@@ -365,6 +369,7 @@ void engine_free(struct engine *e)
     free(e->coids);
     free(e->stops);
     free(e->last);
+    free(e->top_now);
     free(e->books);
     free(e->house);
     free(e->book_seq);
@@ -567,6 +572,7 @@ static void note_trade(struct engine *e, uint32_t market, int64_t last, int64_t 
         lp->hi = high;
         lp->lo = low;
         lp->dirty = true;
+        e->n_dirty++;
         return;
     }
     if (high > lp->hi)
@@ -1593,12 +1599,14 @@ static void process(struct engine *e, const struct cmd *c)
     r.err = err;
     VEC_PUSH(e->cur->results, r);
 triggers:
-    for (uint32_t m = 0; m < e->cfg->n_markets; m++) {
+    /* markets in index order, only when something traded (most commands do not) */
+    for (uint32_t m = 0; e->n_dirty > 0 && m < e->cfg->n_markets; m++) {
         struct last_price *lp = &e->last[m];
         while (lp->dirty) {
             int64_t hi = lp->hi;
             int64_t lo = lp->lo;
             lp->dirty = false;
+            e->n_dirty--;
             trigger_stops(e, m, hi, lo, c->ts);
         }
     }
@@ -1642,23 +1650,27 @@ static void finish_batch(struct engine *e)
         b->tops[t->market].changed = true;
     }
     e->touched.n = 0;
+    /* tops: recomputed (O(1) each) only for markets this batch changed */
     for (size_t m = 0; m < e->cfg->n_markets; m++) {
         struct market_top *top = &b->tops[m];
-        struct order *bb = book_best(e->books[m], SIDE_BUY);
-        struct order *ba = book_best(e->books[m], SIDE_SELL);
-        if (top->changed)
-            e->book_seq[m]++;
-        top->book_seq = e->book_seq[m];
-        top->has_bid = bb != NULL;
-        top->has_ask = ba != NULL;
-        if (bb) {
-            top->bid = bb->price;
-            top->bid_qty = book_level_quantity(e->books[m], SIDE_BUY, bb->price);
+        struct book_level_view lv;
+        if (!top->changed) {
+            *top = e->top_now[m];
+            top->changed = false;
+            continue;
         }
-        if (ba) {
-            top->ask = ba->price;
-            top->ask_qty = book_level_quantity(e->books[m], SIDE_SELL, ba->price);
+        top->book_seq = ++e->book_seq[m];
+        top->has_bid = book_best_level(e->books[m], SIDE_BUY, &lv);
+        if (top->has_bid) {
+            top->bid = lv.price;
+            top->bid_qty = lv.quantity;
         }
+        top->has_ask = book_best_level(e->books[m], SIDE_SELL, &lv);
+        if (top->has_ask) {
+            top->ask = lv.price;
+            top->ask_qty = lv.quantity;
+        }
+        e->top_now[m] = *top;
     }
     /* the final state of each changed account */
     if (b->balances.n > 1)
