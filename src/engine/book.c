@@ -811,3 +811,26 @@ void book_foreach(const struct book *b, enum side side,
 
     side_walk(b, side, foreach_visit, &f);
 }
+
+struct walk_ctx {
+    bool (*fn)(const struct order *o, void *ctx);
+    void *ctx;
+};
+
+static bool walk_visit_level(const struct book_level *l, void *ctx)
+{
+    struct walk_ctx *w = ctx;
+
+    for (const struct order *o = l->head; o; o = o->next)
+        if (!w->fn(o, w->ctx))
+            return false;
+    return true;
+}
+
+void book_walk(const struct book *b, enum side side, bool (*fn)(const struct order *o, void *ctx),
+               void *ctx)
+{
+    struct walk_ctx w = {fn, ctx};
+
+    side_walk(b, side, walk_visit_level, &w);
+}

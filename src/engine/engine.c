@@ -909,18 +909,20 @@ struct walk {
     int64_t first; /* the first price it would trade at (0 if none) */
 };
 
-static void walk_visit(const struct order *o, void *ctx)
+/* Returns false to end the walk: levels come best first, so once a price does not cross, or
+ * the quantity is covered, nothing further can change the result. */
+static bool walk_visit(const struct order *o, void *ctx)
 {
     struct walk *w = ctx;
     const struct market_cfg *m = &w->e->cfg->markets[w->taker->market];
     int64_t q;
     int64_t n;
     if (w->stopped || w->qty >= w->taker->remaining || !crosses(w->taker, o->price))
-        return;
+        return false;
     if (o->user_id == w->taker->user_id) {
         /* expire_maker cancels it and goes on; the other modes end the taker here */
         w->stopped = w->taker->stp != STP_EXPIRE_MAKER;
-        return;
+        return !w->stopped;
     }
     q = w->taker->remaining - w->qty < o->remaining ? w->taker->remaining - w->qty : o->remaining;
     n = notional_of(w->e->cfg, m, o->price, q);
@@ -928,12 +930,13 @@ static void walk_visit(const struct order *o, void *ctx)
         w->first = o->price;
     w->qty += q;
     w->cost += n + engine_fee(n, m->taker_fee_ppm);
+    return w->qty < w->taker->remaining;
 }
 
 static struct walk walk_book(struct engine *e, const struct order *o)
 {
     struct walk w = {e, o, 0, 0, false, 0};
-    book_foreach(e->books[o->market], o->side == SIDE_BUY ? SIDE_SELL : SIDE_BUY, walk_visit, &w);
+    book_walk(e->books[o->market], o->side == SIDE_BUY ? SIDE_SELL : SIDE_BUY, walk_visit, &w);
     return w;
 }
 

@@ -880,3 +880,37 @@ Test(book, random_window_edges_against_reference, .timeout = 60)
 {
     sim_run(5, 150);
 }
+
+static bool collect_first_three(const struct order *o, void *ctx)
+{
+    struct id_list *l = ctx;
+
+    l->ids[l->n++] = o->id;
+    return l->n < 3;
+}
+
+/* book_walk visits in priority order (across levels and within one) and stops when told. */
+Test(book, walk_stops_when_told)
+{
+    struct book *b = book_new(1);
+    struct order o[5];
+    struct id_list got = {.n = 0};
+
+    cr_assert_not_null(b);
+    insert_ok(b, order_set(&o[0], 1, 1, SIDE_SELL, 101, 1));
+    insert_ok(b, order_set(&o[1], 2, 2, SIDE_SELL, 100, 1));
+    insert_ok(b, order_set(&o[2], 3, 3, SIDE_SELL, 100, 1));
+    insert_ok(b, order_set(&o[3], 4, 4, SIDE_SELL, 102, 1));
+    insert_ok(b, order_set(&o[4], 5, 5, SIDE_SELL, 50000, 1)); /* far: in the overflow */
+    book_walk(b, SIDE_SELL, collect_first_three, &got);
+    cr_assert_eq(got.n, 3);
+    cr_assert_eq(got.ids[0], 2);
+    cr_assert_eq(got.ids[1], 3);
+    cr_assert_eq(got.ids[2], 1);
+    got.n = 0;
+    book_walk(b, SIDE_BUY, collect_first_three, &got);
+    cr_assert_eq(got.n, 0);
+    for (int i = 0; i < 5; i++)
+        book_remove(b, &o[i]);
+    book_free(b);
+}
