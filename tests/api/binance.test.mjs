@@ -127,6 +127,18 @@ test('signed /api/v3 refusals carry Binance codes, messages and statuses', async
   assert.ok(!open.body.some((o) => o.price === '1000.00000000' && o.clientOrderId.length === 22));
 });
 
+test('signatures over the query as the client encoded it (%20, +, UTF-8, unescaped : and /)', async () => {
+  const { sign } = await import('./bnhelpers.mjs');
+  for (const note of ['a%20b', 'a+b', '%E2%82%AC', 'a:b/c', 'A-Z_0.9~']) {
+    const q = `symbol=BTCUSDT&note=${note}&timestamp=${Date.now()}`;
+    const r = await fetch(`${srv.base}/api/v3/allOrders?${q}&signature=${sign(key.secret, q)}`, { headers: { 'x-mbx-apikey': key.api_key } });
+    assert.equal(r.status, 200, `${note}: ${await r.text()}`);
+    // the same request with a tampered parameter fails
+    const bad = await fetch(`${srv.base}/api/v3/allOrders?${q.replace('note=', 'note=x')}&signature=${sign(key.secret, q)}`, { headers: { 'x-mbx-apikey': key.api_key } });
+    assert.equal(bad.status, 400);
+  }
+});
+
 test('orders: /api/v3 and /api/v1 are one engine, one ledger', async () => {
   const r = await signed(srv, key, 'POST', '/api/v3/order', {
     symbol: 'BTCUSDT', side: 'BUY', type: 'LIMIT', timeInForce: 'GTC', quantity: '0.01', price: '1500.00', newClientOrderId: 'bn-limit-1',
