@@ -256,6 +256,18 @@ struct rl_slot {
 
 static struct rl_slot rl_tab[BN_RL_SLOTS];
 
+/* The per-IP weight budget per minute: Binance's 6000, or COINAGE_API_WEIGHT_LIMIT (benchmarks,
+ * private deployments). Read once. */
+static int weight_limit(void)
+{
+    static int limit;
+    if (!limit) {
+        const char *e = getenv("COINAGE_API_WEIGHT_LIMIT");
+        limit = e && atoi(e) > 0 ? atoi(e) : BN_WEIGHT_LIMIT;
+    }
+    return limit;
+}
+
 bool bn_weight(struct req *r, struct resp *out, int weight)
 {
     int64_t now = clock_now_ms();
@@ -272,11 +284,14 @@ bool bn_weight(struct req *r, struct resp *out, int weight)
     }
     s->used += weight;
     out->mbx_weight = s->used;
-    if (s->used > BN_WEIGHT_LIMIT) {
+    if (s->used > weight_limit()) {
         int mbx = s->used;
-        bn_error(out, 429, -1003,
-                 "Too much request weight used; current limit is 6000 request weight per 1 "
-                 "MINUTE. Please use WebSocket Streams for live updates to avoid polling the API.");
+        char msg[200];
+        snprintf(msg, sizeof(msg),
+                 "Too much request weight used; current limit is %d request weight per 1 "
+                 "MINUTE. Please use WebSocket Streams for live updates to avoid polling the API.",
+                 weight_limit());
+        bn_error(out, 429, -1003, msg);
         out->mbx_weight = mbx;
         out->retry_after = (int)(60 - (now / 1000) % 60);
         return false;
@@ -460,7 +475,7 @@ void h_bn_exchange_info(struct req *r, struct resp *out)
     bn_json(out, json_pack("{s:s,s:I,s:[{s:s,s:s,s:i,s:i}],s:[],s:o}", "timezone", "UTC",
                            "serverTime", (json_int_t)clock_now_ms(), "rateLimits", "rateLimitType",
                            "REQUEST_WEIGHT", "interval", "MINUTE", "intervalNum", 1, "limit",
-                           BN_WEIGHT_LIMIT, "exchangeFilters", "symbols", syms));
+                           weight_limit(), "exchangeFilters", "symbols", syms));
 }
 
 /* ---- market data ---- */
