@@ -161,14 +161,28 @@ static json_t *bn_order_json(struct app *app, const struct order *o, int shape)
     return j;
 }
 
-/* The completion of a native order command -> Binance. Network thread (pending finish). */
+static void finish_error(int *status, char **body, int http, int code, const char *msg)
+{
+    struct resp e = {0};
+    bn_error(&e, http, code, msg);
+    free(*body);
+    *body = e.body;
+    *status = e.status;
+}
+
+/*
+ * The completion of a native order command -> Binance. The order (and its fills) are read back
+ * from the store, which committed them before the completion was sent. arg: the caller's user id
+ * << 16 | FIN_CANCEL_ALL? | shape. Network thread (pending finish, or at once).
+ */
 static void bn_finish_order(struct app *app, int *status, char **body, uint64_t arg)
 {
     struct req r = {.app = app};
+    uint64_t uid = arg >> 16;
+    int shape = (int)(arg & 0xff);
+    struct order o;
     json_t *doc;
     json_t *out;
-    struct order o;
-    int shape = (int)(arg & 0xff);
     if (*status >= 400) {
         bn_from_native_error(status, body);
         return;
@@ -181,49 +195,24 @@ static void bn_finish_order(struct app *app, int *status, char **body, uint64_t 
         json_array_foreach(json_object_get(doc, "canceled"), i, e)
         {
             uint64_t id = (uint64_t)json_integer_value(json_object_get(e, "id"));
-            uint64_t uid = 0;
-            struct order row;
-            /* the user is the order's: read it back by id only through its own row */
-            static const char *sql = "SELECT user_id FROM orders WHERE id = ?";
-            struct db_stmt *st = db_prepare(app->rdb, sql);
-            if (st) {
-                db_bind_int64(st, 1, (int64_t)id);
-                if (db_step(st) == DB_ROW)
-                    uid = (uint64_t)db_col_int64(st, 0);
-                db_reset(st);
-            }
-            if (load_order(&r, id, uid, &row))
-                json_array_append_new(out, bn_order_json(app, &row, SH_CANCEL));
+            if (load_order(&r, id, uid, &o))
+                json_array_append_new(out, bn_order_json(app, &o, SH_CANCEL));
         }
     } else {
         uint64_t id = (uint64_t)json_integer_value(json_object_get(doc, "id"));
-        static const char *sql = "SELECT user_id FROM orders WHERE id = ?";
-        struct db_stmt *st = db_prepare(app->rdb, sql);
-        uint64_t uid = 0;
-        if (st) {
-            db_bind_int64(st, 1, (int64_t)id);
-            if (db_step(st) == DB_ROW)
-                uid = (uint64_t)db_col_int64(st, 0);
-            db_reset(st);
-        }
-        if (!load_order(&r, id, uid, &o)) {
-            struct resp e = {0};
-            json_decref(doc);
-            bn_error(&e, 500, -1000, "An unknown error occurred while processing the request.");
-            free(*body);
-            *body = e.body;
-            *status = e.status;
+        bool found = load_order(&r, id, uid, &o);
+        json_decref(doc);
+        if (!found) {
+            finish_error(status, body, 500, -1000,
+                         "An unknown error occurred while processing the request.");
             return;
         }
+        /* Binance refuses a LIMIT_MAKER that would take; the engine records it as rejected */
         if (o.status == ORDER_REJECTED && o.reason == REASON_POST_ONLY) {
-            struct resp e = {0};
-            json_decref(doc);
-            bn_error(&e, 400, -2010, "Order would immediately match and take.");
-            free(*body);
-            *body = e.body;
-            *status = e.status;
+            finish_error(status, body, 400, -2010, "Order would immediately match and take.");
             return;
         }
+        doc = NULL;
         out = bn_order_json(app, &o, shape);
     }
     json_decref(doc);
@@ -517,6 +506,7 @@ static void call_native(struct req *r, struct resp *out, void (*fn)(struct req *
                         uint64_t finish_arg)
 {
     int w = out->mbx_weight;
+    finish_arg |= r->claims.user_id << 16;
     fn(r, out);
     out->mbx_weight = w;
     if (out->pending) {
