@@ -87,6 +87,10 @@ test('fetchOHLCV pages over 3,000 real 1h bars', async () => {
     assert.equal(bars[i][4], Number(native[i].close));
     assert.equal(bars[i][5], Number(native[i].volume));
   }
+  // ccxt's own pagination (startTime/endTime windows of 1000 bars) gives the same bars
+  const paged = await ex.fetchOHLCV('BNB/USDT', '1h', start, 3000, { paginate: true, paginationCalls: 3, until: start + 3000 * 3600000 });
+  assert.equal(paged.length, 3000);
+  assert.deepEqual(paged, bars.slice(0, 3000));
   const daily = await ex.fetchOHLCV('BNB/USDT', '1w', start, 4);
   assert.equal(daily.length, 4);
 });
