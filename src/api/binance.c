@@ -299,6 +299,65 @@ bool bn_weight(struct req *r, struct resp *out, int weight)
     return true;
 }
 
+/* ---- new-order counts (per user: 10-second and UTC-day windows, Binance's ORDERS limits) ---- */
+
+#define BN_ORDER_SLOTS 1024
+#define BN_ORDERS_10S 100
+#define BN_ORDERS_1D 200000
+
+struct order_slot {
+    uint64_t user_id;
+    int64_t win10, day;
+    int n10, n1d;
+};
+
+static struct order_slot order_tab[BN_ORDER_SLOTS];
+
+/* Orders per 10 s: Binance's 100, or COINAGE_API_ORDER_LIMIT_10S. Read once. */
+static int orders_10s_limit(void)
+{
+    static int limit;
+    if (!limit) {
+        const char *e = getenv("COINAGE_API_ORDER_LIMIT_10S");
+        limit = e && atoi(e) > 0 ? atoi(e) : BN_ORDERS_10S;
+    }
+    return limit;
+}
+
+bool bn_order_count(struct req *r, struct resp *out)
+{
+    int64_t now = clock_now_ms();
+    struct order_slot *s = &order_tab[r->claims.user_id % BN_ORDER_SLOTS];
+    char msg[120];
+    if (s->user_id != r->claims.user_id) {
+        memset(s, 0, sizeof(*s));
+        s->user_id = r->claims.user_id;
+    }
+    if (s->win10 != now / 10000) {
+        s->win10 = now / 10000;
+        s->n10 = 0;
+    }
+    if (s->day != now / 86400000) {
+        s->day = now / 86400000;
+        s->n1d = 0;
+    }
+    s->n10++;
+    s->n1d++;
+    out->mbx_orders_10s = s->n10;
+    out->mbx_orders_1d = s->n1d;
+    if (s->n10 <= orders_10s_limit() && s->n1d <= BN_ORDERS_1D)
+        return true;
+    if (s->n10 > orders_10s_limit())
+        snprintf(msg, sizeof(msg), "Too many new orders; current limit is %d orders per 10 SECOND.",
+                 orders_10s_limit());
+    else
+        snprintf(msg, sizeof(msg), "Too many new orders; current limit is %d orders per DAY.",
+                 BN_ORDERS_1D);
+    bn_error(out, 429, -1015, msg);
+    out->retry_after = s->n10 > orders_10s_limit() ? (int)(10 - (now / 1000) % 10) : 0;
+    return false;
+}
+
 /* ---- helpers for the handlers ---- */
 
 static struct bn_params *bn_begin(struct req *r, struct resp *out, int weight)
@@ -472,10 +531,14 @@ void h_bn_exchange_info(struct req *r, struct resp *out)
     syms = json_array();
     for (int i = 0; i < n; i++)
         json_array_append_new(syms, symbol_info(cfg, list[i]));
-    bn_json(out, json_pack("{s:s,s:I,s:[{s:s,s:s,s:i,s:i}],s:[],s:o}", "timezone", "UTC",
-                           "serverTime", (json_int_t)clock_now_ms(), "rateLimits", "rateLimitType",
-                           "REQUEST_WEIGHT", "interval", "MINUTE", "intervalNum", 1, "limit",
-                           weight_limit(), "exchangeFilters", "symbols", syms));
+    bn_json(out, json_pack("{s:s,s:I,s:[{s:s,s:s,s:i,s:i},{s:s,s:s,s:i,s:i},{s:s,s:s,s:i,s:i}],"
+                           "s:[],s:o}",
+                           "timezone", "UTC", "serverTime", (json_int_t)clock_now_ms(),
+                           "rateLimits", "rateLimitType", "REQUEST_WEIGHT", "interval", "MINUTE",
+                           "intervalNum", 1, "limit", weight_limit(), "rateLimitType", "ORDERS",
+                           "interval", "SECOND", "intervalNum", 10, "limit", orders_10s_limit(),
+                           "rateLimitType", "ORDERS", "interval", "DAY", "intervalNum", 1, "limit",
+                           BN_ORDERS_1D, "exchangeFilters", "symbols", syms));
 }
 
 /* ---- market data ---- */

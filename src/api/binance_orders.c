@@ -548,7 +548,7 @@ void h_bn_order_create(struct req *r, struct resp *out)
     char *body;
     if (!p)
         return;
-    if (!parse_order(r, p, &o, out))
+    if (!bn_order_count(r, out) || !parse_order(r, p, &o, out))
         goto out;
     body = native_body(r->app->cfg, &o);
     r->body = body;

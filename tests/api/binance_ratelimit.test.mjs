@@ -3,11 +3,48 @@
 // is per process).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer } from './helpers.mjs';
+import { startServer, newUser } from './helpers.mjs';
+import { createKey, signed } from './bnhelpers.mjs';
 
 let srv;
 before(async () => { srv = await startServer(); });
 after(async () => { await srv?.stop(); });
+
+test('new-order count: X-MBX-ORDER-COUNT-10S/-1D per user, 429 / -1015 past 100 in 10 s', async () => {
+  const u = await newUser(srv, 'rl');
+  const key = await createKey(srv, u);
+  const bad = { symbol: 'BTCUSDT', side: 'BUY', type: 'LIMIT', timeInForce: 'GTC', quantity: '0.000001', price: '1000' };
+  // all 101 requests must fall in one 10-second window: start right after a boundary, and start
+  // over (at most 3 times) if a slow machine crosses into the next window
+  let done = false;
+  for (let attempt = 0; attempt < 3 && !done; attempt++) {
+    await new Promise((r) => setTimeout(r, 10000 - (Date.now() % 10000) + 50));
+    const win = Math.floor(Date.now() / 10000);
+    const counts = [];
+    for (let i = 1; i <= 100; i++) {
+      const r = await signed(srv, key, 'POST', '/api/v3/order', bad);
+      assert.equal(r.body.code, -1013);
+      counts.push(Number(r.headers.get('x-mbx-order-count-10s')));
+      assert.ok(Number(r.headers.get('x-mbx-order-count-1d')) >= i);
+    }
+    const over = await signed(srv, key, 'POST', '/api/v3/order', bad);
+    if (Math.floor(Date.now() / 10000) !== win) continue;
+    assert.deepEqual(counts, Array.from({ length: 100 }, (_, k) => k + 1));
+    assert.equal(over.status, 429);
+    assert.deepEqual(over.body, { code: -1015, msg: 'Too many new orders; current limit is 100 orders per 10 SECOND.' });
+    assert.ok(Number(over.headers.get('retry-after')) >= 1);
+    done = true;
+  }
+  assert.ok(done, 'never fitted 101 requests in one 10-second window');
+  // another user is counted apart
+  const other = await createKey(srv, await newUser(srv, 'rl2'));
+  const r2 = await signed(srv, other, 'POST', '/api/v3/order', bad);
+  assert.equal(r2.body.code, -1013);
+  assert.equal(Number(r2.headers.get('x-mbx-order-count-10s')), 1);
+  const info = await (await fetch(`${srv.base}/api/v3/exchangeInfo?symbol=BTCUSDT`)).json();
+  assert.deepEqual(info.rateLimits.map((l) => [l.rateLimitType, l.interval, l.intervalNum, l.limit]),
+    [['REQUEST_WEIGHT', 'MINUTE', 1, 6000], ['ORDERS', 'SECOND', 10, 100], ['ORDERS', 'DAY', 1, 200000]]);
+});
 
 test('request weight: counted per endpoint, 429 / -1003 past 6000 a minute', async () => {
   // stay clear of a minute boundary so the whole run falls in one window
