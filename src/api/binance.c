@@ -845,6 +845,121 @@ static void kline_add(struct kline *k, bool fresh, bool asc, const struct kline 
     k->tbq += row->tbq;
 }
 
+/* A validated klines request. */
+struct kline_query {
+    const struct bn_interval *iv;
+    uint32_t market;
+    int64_t limit, start, end;
+    bool has_start;
+};
+
+static bool kline_params(const struct config *cfg, const struct bn_params *p, struct kline_query *q,
+                         struct resp *out)
+{
+    const char *ivs = bn_param(p, "interval");
+    const char *tz = bn_param(p, "timeZone");
+    bool has_end;
+    int m = bn_symbol(cfg, p, out, true);
+    if (m < 0)
+        return false;
+    q->market = (uint32_t)m;
+    if (!ivs) {
+        bn_missing(out, "interval");
+        return false;
+    }
+    q->iv = NULL;
+    for (size_t i = 0; i < sizeof(intervals) / sizeof(intervals[0]); i++)
+        if (!strcmp(ivs, intervals[i].name))
+            q->iv = &intervals[i];
+    if (!q->iv) {
+        bn_error(out, 400, -1120, "Invalid interval.");
+        return false;
+    }
+    if (tz && strcmp(tz, "0") && strcmp(tz, "00:00") && strcmp(tz, "+00:00")) {
+        bn_error(out, 400, -1100,
+                 "Illegal characters found in parameter 'timeZone'; only UTC (0) is supported.");
+        return false;
+    }
+    q->start = 0;
+    q->end = INT64_MAX / 2;
+    if (!limit_param(p, 500, 1000, &q->limit, out) ||
+        !bn_int(p, "startTime", &q->start, &q->has_start, out) ||
+        !bn_int(p, "endTime", &q->end, &has_end, out))
+        return false;
+    if (q->has_start && has_end && q->start > q->end) {
+        bn_error(out, 400, -1023, "Start time is greater than end time.");
+        return false;
+    }
+    /* read source rows up to the end of the interval that holds endTime, so the last kline is
+     * complete */
+    if (has_end)
+        q->end = bucket_end(q->iv, bucket_start(q->iv, q->end)) - 1;
+    return true;
+}
+
+/* One source row: a stored candle, or (1s) one fill as a candle of one trade. */
+static void kline_row(struct db_stmt *st, bool fills, struct kline *row)
+{
+    memset(row, 0, sizeof(*row));
+    if (fills) {
+        bool buy = store_side_parse(db_col_text(st, 4)) == SIDE_BUY;
+        row->o = row->h = row->l = row->c = db_col_int64(st, 1);
+        row->v = db_col_int64(st, 2);
+        row->q = db_col_int64(st, 3);
+        row->n = 1;
+        row->tbv = buy ? row->v : 0;
+        row->tbq = buy ? row->q : 0;
+        return;
+    }
+    row->o = db_col_int64(st, 1);
+    row->h = db_col_int64(st, 2);
+    row->l = db_col_int64(st, 3);
+    row->c = db_col_int64(st, 4);
+    row->v = db_col_int64(st, 5);
+    row->q = db_col_int64(st, 6);
+}
+
+/*
+ * Group the source rows into q->limit klines. With startTime the rows are read oldest first
+ * from it (a kline that opened before startTime is left out); without, newest first from the
+ * end, and the result is reversed. A source LIMIT of (limit + 1) x (rows per kline) always covers
+ * the klines returned, so none is cut short.
+ */
+static json_t *kline_collect(const struct config *cfg, struct db_stmt *st,
+                             const struct kline_query *q)
+{
+    bool fills = q->iv->src[0] == '\0';
+    bool asc = q->has_start;
+    bool have = false;
+    int64_t n = 0;
+    struct kline k = {0};
+    json_t *arr = json_array();
+    while (db_step(st) == DB_ROW) {
+        struct kline row;
+        int64_t b = bucket_start(q->iv, db_col_int64(st, 0));
+        kline_row(st, fills, &row);
+        if (asc && b < q->start)
+            continue;
+        if (have && b == k.t) {
+            kline_add(&k, false, asc, &row);
+            continue;
+        }
+        if (have) {
+            json_array_insert_new(arr, asc ? json_array_size(arr) : 0,
+                                  kline_json(cfg, q->market, q->iv, &k));
+            if (++n >= q->limit)
+                return arr;
+        }
+        k.t = b;
+        kline_add(&k, true, asc, &row);
+        have = true;
+    }
+    if (have)
+        json_array_insert_new(arr, asc ? json_array_size(arr) : 0,
+                              kline_json(cfg, q->market, q->iv, &k));
+    return arr;
+}
+
 void h_bn_klines(struct req *r, struct resp *out)
 {
     static const char *sql_c_asc =
@@ -863,120 +978,29 @@ void h_bn_klines(struct req *r, struct resp *out)
         "? = '' AND ts >= ? AND ts <= ? ORDER BY id DESC LIMIT ?";
     const struct config *cfg = r->app->cfg;
     struct bn_params *p = bn_begin(r, out, 2);
-    const struct bn_interval *iv = NULL;
-    const char *ivs;
-    int64_t limit;
-    int64_t start = 0;
-    int64_t end = INT64_MAX / 2;
-    int64_t ratio;
-    int64_t n = 0;
-    bool has_start;
-    bool has_end;
-    bool asc;
-    bool fills;
-    bool have = false;
-    struct kline k = {0};
+    struct kline_query q;
     struct db_stmt *st;
-    json_t *arr;
-    int m;
+    bool fills;
+    int64_t ratio;
     if (!p)
         return;
-    m = bn_symbol(cfg, p, out, true);
-    if (m < 0)
+    if (!kline_params(cfg, p, &q, out))
         goto out;
-    ivs = bn_param(p, "interval");
-    if (!ivs) {
-        bn_missing(out, "interval");
-        goto out;
-    }
-    for (size_t i = 0; i < sizeof(intervals) / sizeof(intervals[0]); i++)
-        if (!strcmp(ivs, intervals[i].name))
-            iv = &intervals[i];
-    if (!iv) {
-        bn_error(out, 400, -1120, "Invalid interval.");
-        goto out;
-    }
-    if (bn_param(p, "timeZone") && strcmp(bn_param(p, "timeZone"), "0") &&
-        strcmp(bn_param(p, "timeZone"), "00:00") && strcmp(bn_param(p, "timeZone"), "+00:00")) {
-        bn_error(out, 400, -1100,
-                 "Illegal characters found in parameter 'timeZone'; only UTC (0) is supported.");
-        goto out;
-    }
-    if (!limit_param(p, 500, 1000, &limit, out) ||
-        !bn_int(p, "startTime", &start, &has_start, out) ||
-        !bn_int(p, "endTime", &end, &has_end, out))
-        goto out;
-    if (has_start && has_end && start > end) {
-        bn_error(out, 400, -1023, "Start time is greater than end time.");
-        goto out;
-    }
-    fills = iv->src[0] == '\0';
-    asc = has_start;
-    /* the source rows: those opening at or after startTime, and up to the end of the interval
-     * that holds endTime (so the last kline is complete) */
-    if (has_end)
-        end = bucket_end(iv, bucket_start(iv, end)) - 1;
-    ratio = fills ? 1000000 : (iv->ms == MONTH_IV ? 31 : iv->ms / iv->src_ms);
-    st = db_prepare(r->app->rdb,
-                    fills ? (asc ? sql_f_asc : sql_f_desc) : (asc ? sql_c_asc : sql_c_desc));
+    fills = q.iv->src[0] == '\0';
+    ratio = fills ? 1000000 : (q.iv->ms == MONTH_IV ? 31 : q.iv->ms / q.iv->src_ms);
+    st = db_prepare(r->app->rdb, fills ? (q.has_start ? sql_f_asc : sql_f_desc)
+                                       : (q.has_start ? sql_c_asc : sql_c_desc));
     if (!st) {
         bn_error(out, 500, -1000, "An unknown error occurred while processing the request.");
         goto out;
     }
-    db_bind_text(st, 1, cfg->markets[m].name);
-    db_bind_text(st, 2, iv->src);
-    db_bind_int64(st, 3, has_start ? start : 0);
-    db_bind_int64(st, 4, end);
-    db_bind_int64(st, 5, (limit + 1) * ratio);
-    arr = json_array();
-    while (db_step(st) == DB_ROW) {
-        struct kline row = {0};
-        int64_t t = db_col_int64(st, 0);
-        int64_t b = bucket_start(iv, t);
-        if (fills) {
-            bool buy = store_side_parse(db_col_text(st, 4)) == SIDE_BUY;
-            row.o = row.h = row.l = row.c = db_col_int64(st, 1);
-            row.v = db_col_int64(st, 2);
-            row.q = db_col_int64(st, 3);
-            row.n = 1;
-            row.tbv = buy ? row.v : 0;
-            row.tbq = buy ? row.q : 0;
-        } else {
-            row.o = db_col_int64(st, 1);
-            row.h = db_col_int64(st, 2);
-            row.l = db_col_int64(st, 3);
-            row.c = db_col_int64(st, 4);
-            row.v = db_col_int64(st, 5);
-            row.q = db_col_int64(st, 6);
-        }
-        if (asc && b < start)
-            continue; /* a kline that opened before startTime */
-        if (have && b == k.t) {
-            kline_add(&k, false, asc, &row);
-            continue;
-        }
-        if (have) {
-            if (asc)
-                json_array_append_new(arr, kline_json(cfg, (uint32_t)m, iv, &k));
-            else
-                json_array_insert_new(arr, 0, kline_json(cfg, (uint32_t)m, iv, &k));
-            if (++n >= limit) {
-                have = false;
-                break;
-            }
-        }
-        k.t = b;
-        kline_add(&k, true, asc, &row);
-        have = true;
-    }
+    db_bind_text(st, 1, cfg->markets[q.market].name);
+    db_bind_text(st, 2, q.iv->src);
+    db_bind_int64(st, 3, q.has_start ? q.start : 0);
+    db_bind_int64(st, 4, q.end);
+    db_bind_int64(st, 5, (q.limit + 1) * ratio);
+    bn_json(out, kline_collect(cfg, st, &q));
     db_reset(st);
-    if (have && n < limit) {
-        if (asc)
-            json_array_append_new(arr, kline_json(cfg, (uint32_t)m, iv, &k));
-        else
-            json_array_insert_new(arr, 0, kline_json(cfg, (uint32_t)m, iv, &k));
-    }
-    bn_json(out, arr);
 out:
     free(p);
 }
