@@ -151,15 +151,19 @@ bool bn_body_is_form(const struct req *r)
     return i < r->body_len && r->body[i] != '{' && r->body[i] != '[';
 }
 
-static bool add_param(struct bn_params *p, const char *k, size_t kn, const char *v, size_t vn,
-                      bool decode)
+enum split_err { SPLIT_OK = 0, SPLIT_TOO_MANY, SPLIT_MALFORMED };
+
+static int add_param(struct bn_params *p, const char *k, size_t kn, const char *v, size_t vn,
+                     bool decode)
 {
-    if (p->n >= BN_MAX_PARAMS || kn >= BN_KEY_MAX || vn >= BN_VAL_MAX)
-        return false;
+    if (p->n >= BN_MAX_PARAMS)
+        return SPLIT_TOO_MANY;
+    if (kn >= BN_KEY_MAX || vn >= BN_VAL_MAX)
+        return SPLIT_MALFORMED;
     if (decode) {
         if (!form_decode(k, kn, p->k[p->n], BN_KEY_MAX) ||
             !form_decode(v, vn, p->v[p->n], BN_VAL_MAX))
-            return false;
+            return SPLIT_MALFORMED;
     } else {
         memcpy(p->k[p->n], k, kn);
         p->k[p->n][kn] = '\0';
@@ -167,11 +171,11 @@ static bool add_param(struct bn_params *p, const char *k, size_t kn, const char 
         p->v[p->n][vn] = '\0';
     }
     p->n++;
-    return true;
+    return SPLIT_OK;
 }
 
 /* Split s[0..n) at '&' into key=value pairs. */
-static bool split_params(struct bn_params *p, const char *s, size_t n, bool decode)
+static int split_params(struct bn_params *p, const char *s, size_t n, bool decode)
 {
     const char *end = s + n;
     while (s < end) {
@@ -180,27 +184,33 @@ static bool split_params(struct bn_params *p, const char *s, size_t n, bool deco
         const char *eq = memchr(s, '=', len);
         if (len) {
             size_t kn = eq ? (size_t)(eq - s) : len;
-            if (!add_param(p, s, kn, eq ? eq + 1 : s + len, eq ? len - kn - 1 : 0, decode))
-                return false;
+            int e = add_param(p, s, kn, eq ? eq + 1 : s + len, eq ? len - kn - 1 : 0, decode);
+            if (e != SPLIT_OK)
+                return e;
         }
         s += len + (amp ? 1 : 0);
     }
-    return true;
+    return SPLIT_OK;
 }
 
 struct bn_params *bn_params_load(struct req *r, struct resp *out)
 {
     struct bn_params *p = calloc(1, sizeof(*p));
+    int e;
     if (!p)
         abort();
     /* the query fragments are already url-decoded by libwebsockets */
-    if (r->qraw_truncated || !split_params(p, r->qraw, strlen(r->qraw), false) ||
-        (bn_body_is_form(r) && !split_params(p, r->body, r->body_len, true))) {
-        free(p);
+    e = r->qraw_truncated ? SPLIT_TOO_MANY : split_params(p, r->qraw, strlen(r->qraw), false);
+    if (e == SPLIT_OK && bn_body_is_form(r))
+        e = split_params(p, r->body, r->body_len, true);
+    if (e == SPLIT_OK)
+        return p;
+    free(p);
+    if (e == SPLIT_TOO_MANY)
         bn_error(out, 400, -1101, "Too many parameters; expected '48' and received more.");
-        return NULL;
-    }
-    return p;
+    else
+        bn_error(out, 400, -1100, "Illegal characters found in a parameter.");
+    return NULL;
 }
 
 const char *bn_param(const struct bn_params *p, const char *key)
@@ -845,6 +855,8 @@ static void kline_add(struct kline *k, bool fresh, bool asc, const struct kline 
     k->tbq += row->tbq;
 }
 
+#define KLINE_MAX_TIME 253402300799999LL /* 9999-12-31T23:59:59.999Z */
+
 /* A validated klines request. */
 struct kline_query {
     const struct bn_interval *iv;
@@ -881,7 +893,7 @@ static bool kline_params(const struct config *cfg, const struct bn_params *p, st
         return false;
     }
     q->start = 0;
-    q->end = INT64_MAX / 2;
+    q->end = KLINE_MAX_TIME;
     if (!limit_param(p, 500, 1000, &q->limit, out) ||
         !bn_int(p, "startTime", &q->start, &q->has_start, out) ||
         !bn_int(p, "endTime", &q->end, &has_end, out))
@@ -890,6 +902,11 @@ static bool kline_params(const struct config *cfg, const struct bn_params *p, st
         bn_error(out, 400, -1023, "Start time is greater than end time.");
         return false;
     }
+    /* times past the year 9999 mean "no bound" (and keep the calendar arithmetic in range) */
+    if (q->start > KLINE_MAX_TIME)
+        q->start = KLINE_MAX_TIME;
+    if (q->end > KLINE_MAX_TIME)
+        q->end = KLINE_MAX_TIME;
     /* read source rows up to the end of the interval that holds endTime, so the last kline is
      * complete */
     if (has_end)
@@ -1198,7 +1215,7 @@ void h_bn_avg_price(struct req *r, struct resp *out)
     if (!price) {
         struct md_ticker t;
         mdata_ticker(r->app->md, (uint32_t)m, now, &t);
-        price = t.has_last ? t.last : 0;
+        price = t.has_last ? t.last : t.has_reference ? t.reference_price : 0;
     }
     bn_json(out, json_pack("{s:i,s:o,s:I}", "mins", 5, "price",
                            json_amount(price, quote_scale(cfg, (uint32_t)m)), "closeTime",

@@ -236,6 +236,9 @@ test('order refusals: filters, limit-maker that would take, stop that would trig
   await expect({ side: 'BUY', type: 'LIMIT', timeInForce: 'GTD', quantity: '0.001', price: '1000' }, 400, -1115, 'Invalid timeInForce.');
   await expect({ side: 'BUY', type: 'OCO', quantity: '0.001' }, 400, -1116, 'Invalid orderType.');
   await expect({ side: 'BUY', type: 'MARKET', quantity: '0.001', price: '1000' }, 400, -1106, "Parameter 'price' sent when not required.");
+  // a malformed form body
+  const mal = await fetch(`${srv.base}/api/v3/order`, { method: 'POST', headers: { 'x-mbx-apikey': key.api_key, 'content-type': 'application/x-www-form-urlencoded' }, body: 'symbol=%zz' });
+  assert.deepEqual(await mal.json(), { code: -1100, msg: 'Illegal characters found in a parameter.' });
   const bad = await signed(srv, key, 'POST', '/api/v3/order', { symbol: 'NOPEUSDT', side: 'BUY', type: 'MARKET', quantity: '1' });
   assert.deepEqual(bad.body, { code: -1121, msg: 'Invalid symbol.' });
   // order/test validates without placing
@@ -330,6 +333,15 @@ test('klines: every interval, paging over real 1h bars, aggregates equal their 1
     assert.ok(Array.isArray(r.body));
   }
   assert.deepEqual((await pub(srv, '/api/v3/klines?symbol=BNBUSDT&interval=2m')).body, { code: -1120, msg: 'Invalid interval.' });
+  // times far past the data (once an overflow in the calendar arithmetic) are "no bound"
+  for (const iv of ['1M', '1w', '3d']) {
+    const far = await pub(srv, `/api/v3/klines?symbol=BNBUSDT&interval=${iv}&endTime=9223372036854775807&limit=2`);
+    assert.equal(far.status, 200, JSON.stringify(far.body));
+    assert.equal(far.body.length, 2);
+    const none = await pub(srv, `/api/v3/klines?symbol=BNBUSDT&interval=${iv}&startTime=9223372036854775807`);
+    assert.deepEqual(none.body, []);
+  }
+  assert.equal((await pub(srv, '/api/v3/klines?symbol=BNBUSDT&interval=1d&startTime=-1')).body.code, -1100);
   // page forward through 3000 real 1h bars
   const start = Date.UTC(2022, 0, 1);
   let since = start;
