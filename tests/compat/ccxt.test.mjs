@@ -130,6 +130,17 @@ test('orders: limit, market by amount and by cost, stop-loss-limit, open/fetch/c
   assert.equal(slq.triggerPrice, stopPx);
   assert.equal(slq.status, 'open');
 
+  // ccxt's unified stop parameters: stopLossPrice on a market order -> STOP_LOSS, takeProfitPrice
+  // on a limit order -> TAKE_PROFIT_LIMIT
+  const slm = await ex.createOrder('BTC/USDT', 'market', 'sell', 0.001, undefined, { stopLossPrice: stopPx });
+  const tpPx = Number(ex.priceToPrecision('BTC/USDT', t.ask * 1.1));
+  const tpl = await ex.createOrder('BTC/USDT', 'limit', 'sell', 0.001, tpPx, { takeProfitPrice: tpPx });
+  const raw = await Promise.all([slm.id, tpl.id].map((id) => api(srv, 'GET', `/api/v1/orders/${id}`, { token: user.token })));
+  assert.deepEqual(raw.map((x) => x.body.type), ['stop_loss', 'take_profit_limit']);
+  assert.equal(Number(raw[0].body.stop_price), stopPx);
+  await ex.cancelOrder(slm.id, 'BTC/USDT');
+  await ex.cancelOrder(tpl.id, 'BTC/USDT');
+
   const open = await ex.fetchOpenOrders('BTC/USDT');
   assert.deepEqual(open.map((o) => o.id).sort(), [limit.id, sl.id].sort());
   const got = await ex.fetchOrder(limit.id, 'BTC/USDT');
