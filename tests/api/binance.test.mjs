@@ -218,15 +218,16 @@ test('market orders by quantity and by quoteOrderQty fill at the real book; FULL
 
 test('order refusals: filters, limit-maker that would take, stop that would trigger, funds', async () => {
   const book = await pub(srv, '/api/v3/depth?symbol=BTCUSDT&limit=5');
-  const ask = book.body.asks[0][0];
+  // 2% through the best ask: crosses even if the replay moves the book meanwhile
+  const through = (Number(book.body.asks[0][0]) * 1.02).toFixed(2);
   const expect = async (params, status, code, msg) => {
     const r = await signed(srv, key, 'POST', '/api/v3/order', { symbol: 'BTCUSDT', ...params });
     assert.equal(r.status, status, JSON.stringify(r.body));
     assert.equal(r.body.code, code, JSON.stringify(r.body));
     if (msg) assert.equal(r.body.msg, msg);
   };
-  await expect({ side: 'BUY', type: 'LIMIT_MAKER', quantity: '0.001', price: ask }, 400, -2010, 'Order would immediately match and take.');
-  await expect({ side: 'BUY', type: 'LIMIT', timeInForce: 'GTC', quantity: '5', price: ask }, 400, -2010, 'Account has insufficient balance for requested action.');
+  await expect({ side: 'BUY', type: 'LIMIT_MAKER', quantity: '0.001', price: through }, 400, -2010, 'Order would immediately match and take.');
+  await expect({ side: 'BUY', type: 'LIMIT', timeInForce: 'GTC', quantity: '5', price: through }, 400, -2010, 'Account has insufficient balance for requested action.');
   await expect({ side: 'BUY', type: 'STOP_LOSS_LIMIT', timeInForce: 'GTC', quantity: '0.01', price: '1000.00', stopPrice: '1000.00' }, 400, -2010, 'Stop price would trigger immediately.');
   await expect({ side: 'BUY', type: 'LIMIT', timeInForce: 'GTC', quantity: '0.000001', price: '1000' }, 400, -1013, 'Filter failure: LOT_SIZE');
   await expect({ side: 'BUY', type: 'LIMIT', timeInForce: 'GTC', quantity: '0.01', price: '1000.000000001' }, 400, -1111);

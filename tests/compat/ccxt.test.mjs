@@ -170,11 +170,12 @@ test('orders: limit, market by amount and by cost, stop-loss-limit, open/fetch/c
 
 test('refusals map to ccxt exceptions', async () => {
   const t = await ex.fetchTicker('BTC/USDT');
-  // limit-maker that would take
-  await assert.rejects(ex.createOrder('BTC/USDT', 'limit', 'buy', 0.001, t.ask, { postOnly: true }),
+  // limit-maker that would take (2% through the ask: crosses even if the replay moves meanwhile)
+  const through = Number(ex.priceToPrecision('BTC/USDT', t.ask * 1.02));
+  await assert.rejects(ex.createOrder('BTC/USDT', 'limit', 'buy', 0.001, through, { postOnly: true }),
     (e) => e instanceof ccxt.OrderImmediatelyFillable && e instanceof ccxt.InvalidOrder);
   // too big for the balance
-  await assert.rejects(ex.createOrder('BTC/USDT', 'limit', 'buy', 5, Number(ex.priceToPrecision('BTC/USDT', t.ask))),
+  await assert.rejects(ex.createOrder('BTC/USDT', 'limit', 'buy', 5, through),
     ccxt.InsufficientFunds);
   // wrong signature
   const wrong = binance(srv.base, key.api_key, key.secret.replace(/.$/, (ch) => (ch === 'a' ? 'b' : 'a')));
