@@ -50,7 +50,6 @@ struct app {
     struct db *rdb; /* network thread's connection */
     char db_path[1024];
     uint8_t jwt_key[AUTH_JWT_KEY_BYTES];
-    uint8_t apikey_key[32]; /* seals API-key secrets at rest (apikeys.key in the data dir) */
     void *lws_ctx;
     int64_t started_at;
     int auth_rate_per_min;
@@ -66,6 +65,7 @@ struct app {
     struct auth_job *jhead, *jtail;
     bool wrunning;
     struct db *wdb;
+    uint8_t apikey_key[32]; /* seals API-key secrets at rest (apikeys.key in the data dir) */
 };
 
 struct req {
@@ -148,41 +148,6 @@ bool api_idempotency_begin(struct req *r, struct resp *out, struct cmd *c);
 /* network thread: a completion arrived for req_id; fan it out to idempotency twins. */
 void api_idempotency_complete(struct app *app, const struct completion *c);
 
-/* ---- API keys and the Binance-compatible API (apikeys.c, binance.c, binance_orders.c) ---- */
-#define APIKEY_PERM_READ 1u
-#define APIKEY_PERM_TRADE 2u
-/* Authenticate r by its X-MBX-APIKEY header and signature (Binance's SIGNED scheme) for an
- * endpoint that needs role >= min_role (ROLE_TRADER needs the key's `trade` permission).
- * Sets r->claims. false with *out set to a native error. Network thread. */
-bool apikey_auth(struct req *r, struct resp *out, int min_role);
-/* Same check, Binance-compatible: CG_OK or fills *out with Binance's code/msg. */
-bool apikey_auth_binance(struct req *r, struct resp *out, bool trade);
-void h_apikey_create(struct req *r, struct resp *out);
-void h_apikey_list(struct req *r, struct resp *out);
-void h_apikey_revoke(struct req *r, struct resp *out);
-void h_bn_ping(struct req *r, struct resp *out);
-void h_bn_time(struct req *r, struct resp *out);
-void h_bn_exchange_info(struct req *r, struct resp *out);
-void h_bn_depth(struct req *r, struct resp *out);
-void h_bn_trades(struct req *r, struct resp *out);
-void h_bn_agg_trades(struct req *r, struct resp *out);
-void h_bn_klines(struct req *r, struct resp *out);
-void h_bn_ticker_24hr(struct req *r, struct resp *out);
-void h_bn_ticker_price(struct req *r, struct resp *out);
-void h_bn_book_ticker(struct req *r, struct resp *out);
-void h_bn_avg_price(struct req *r, struct resp *out);
-void h_bn_account(struct req *r, struct resp *out);
-void h_bn_order_create(struct req *r, struct resp *out);
-void h_bn_order_test(struct req *r, struct resp *out);
-void h_bn_order_get(struct req *r, struct resp *out);
-void h_bn_order_cancel(struct req *r, struct resp *out);
-void h_bn_open_orders(struct req *r, struct resp *out);
-void h_bn_open_orders_cancel(struct req *r, struct resp *out);
-void h_bn_all_orders(struct req *r, struct resp *out);
-void h_bn_my_trades(struct req *r, struct resp *out);
-void h_bn_empty_list(struct req *r, struct resp *out);
-void h_bn_empty_exchange_info(struct req *r, struct resp *out);
-
 /* ---- api_orders.c: store rows (columns ORDER_COLS / FILL_COLS, in that order) ---- */
 #define ORDER_COLS                                                                                 \
     "id, user_id, market, side, type, time_in_force, status, reason, price, quantity, filled, "    \
@@ -231,6 +196,41 @@ void h_book(struct req *r, struct resp *out);
 void h_trades(struct req *r, struct resp *out);
 void h_candles(struct req *r, struct resp *out);
 void h_admin_invariants(struct req *r, struct resp *out);
+
+/* ---- API keys and the Binance-compatible API (apikeys.c, binance.c, binance_orders.c) ---- */
+#define APIKEY_PERM_READ 1u
+#define APIKEY_PERM_TRADE 2u
+/* Authenticate r by its X-MBX-APIKEY header and signature (Binance's SIGNED scheme) for an
+ * endpoint that needs role >= min_role (ROLE_TRADER needs the key's `trade` permission).
+ * Sets r->claims. false with *out set to a native error. Network thread. */
+bool apikey_auth(struct req *r, struct resp *out, int min_role);
+/* Same check, Binance-compatible: CG_OK or fills *out with Binance's code/msg. */
+bool apikey_auth_binance(struct req *r, struct resp *out, bool trade);
+void h_apikey_create(struct req *r, struct resp *out);
+void h_apikey_list(struct req *r, struct resp *out);
+void h_apikey_revoke(struct req *r, struct resp *out);
+void h_bn_ping(struct req *r, struct resp *out);
+void h_bn_time(struct req *r, struct resp *out);
+void h_bn_exchange_info(struct req *r, struct resp *out);
+void h_bn_depth(struct req *r, struct resp *out);
+void h_bn_trades(struct req *r, struct resp *out);
+void h_bn_agg_trades(struct req *r, struct resp *out);
+void h_bn_klines(struct req *r, struct resp *out);
+void h_bn_ticker_24hr(struct req *r, struct resp *out);
+void h_bn_ticker_price(struct req *r, struct resp *out);
+void h_bn_book_ticker(struct req *r, struct resp *out);
+void h_bn_avg_price(struct req *r, struct resp *out);
+void h_bn_account(struct req *r, struct resp *out);
+void h_bn_order_create(struct req *r, struct resp *out);
+void h_bn_order_test(struct req *r, struct resp *out);
+void h_bn_order_get(struct req *r, struct resp *out);
+void h_bn_order_cancel(struct req *r, struct resp *out);
+void h_bn_open_orders(struct req *r, struct resp *out);
+void h_bn_open_orders_cancel(struct req *r, struct resp *out);
+void h_bn_all_orders(struct req *r, struct resp *out);
+void h_bn_my_trades(struct req *r, struct resp *out);
+void h_bn_empty_list(struct req *r, struct resp *out);
+void h_bn_empty_exchange_info(struct req *r, struct resp *out);
 
 /* ---- auth worker (api_auth.c) ---- */
 enum cg_err api_worker_start(struct app *app) __attribute__((warn_unused_result));

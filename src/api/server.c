@@ -141,6 +141,30 @@ struct route {
 
 static const struct route routes[] = {
     {HM_GET, "/health", h_health},
+    {HM_POST, "/api/v1/auth/register", h_auth_register},
+    {HM_POST, "/api/v1/auth/login", h_auth_login},
+    {HM_POST, "/api/v1/auth/refresh", h_auth_refresh},
+    {HM_POST, "/api/v1/auth/logout", h_auth_logout},
+    {HM_GET, "/api/v1/me", h_me},
+    {HM_POST, "/api/v1/deposits", h_deposit},
+    {HM_POST, "/api/v1/withdrawals", h_withdraw},
+    {HM_GET, "/api/v1/balances", h_balances},
+    {HM_GET, "/api/v1/ledger", h_ledger},
+    {HM_POST, "/api/v1/orders", h_order_create},
+    {HM_GET, "/api/v1/orders", h_orders_list},
+    {HM_GET, "/api/v1/orders/*", h_order_get},
+    {HM_DELETE, "/api/v1/orders/*", h_order_cancel},
+    {HM_PATCH, "/api/v1/orders/*", h_order_amend},
+    {HM_DELETE, "/api/v1/orders", h_orders_cancel_all},
+    {HM_GET, "/api/v1/fills", h_fills},
+    {HM_GET, "/api/v1/markets", h_markets},
+    {HM_GET, "/api/v1/tickers", h_tickers},
+    {HM_GET, "/api/v1/markets/*", h_market},
+    {HM_GET, "/api/v1/markets/*/ticker", h_ticker},
+    {HM_GET, "/api/v1/markets/*/book", h_book},
+    {HM_GET, "/api/v1/markets/*/trades", h_trades},
+    {HM_GET, "/api/v1/markets/*/candles", h_candles},
+    {HM_GET, "/api/v1/admin/invariants", h_admin_invariants},
     /* API keys (apikeys.c) and the Binance-compatible REST API (binance.c, binance_orders.c) */
     {HM_POST, "/api/v1/api-keys", h_apikey_create},
     {HM_GET, "/api/v1/api-keys", h_apikey_list},
@@ -171,30 +195,6 @@ static const struct route routes[] = {
     {HM_GET, "/sapi/v1/margin/isolated/allPairs", h_bn_empty_list},
     {HM_GET, "/fapi/v1/exchangeInfo", h_bn_empty_exchange_info},
     {HM_GET, "/dapi/v1/exchangeInfo", h_bn_empty_exchange_info},
-    {HM_POST, "/api/v1/auth/register", h_auth_register},
-    {HM_POST, "/api/v1/auth/login", h_auth_login},
-    {HM_POST, "/api/v1/auth/refresh", h_auth_refresh},
-    {HM_POST, "/api/v1/auth/logout", h_auth_logout},
-    {HM_GET, "/api/v1/me", h_me},
-    {HM_POST, "/api/v1/deposits", h_deposit},
-    {HM_POST, "/api/v1/withdrawals", h_withdraw},
-    {HM_GET, "/api/v1/balances", h_balances},
-    {HM_GET, "/api/v1/ledger", h_ledger},
-    {HM_POST, "/api/v1/orders", h_order_create},
-    {HM_GET, "/api/v1/orders", h_orders_list},
-    {HM_GET, "/api/v1/orders/*", h_order_get},
-    {HM_DELETE, "/api/v1/orders/*", h_order_cancel},
-    {HM_PATCH, "/api/v1/orders/*", h_order_amend},
-    {HM_DELETE, "/api/v1/orders", h_orders_cancel_all},
-    {HM_GET, "/api/v1/fills", h_fills},
-    {HM_GET, "/api/v1/markets", h_markets},
-    {HM_GET, "/api/v1/tickers", h_tickers},
-    {HM_GET, "/api/v1/markets/*", h_market},
-    {HM_GET, "/api/v1/markets/*/ticker", h_ticker},
-    {HM_GET, "/api/v1/markets/*/book", h_book},
-    {HM_GET, "/api/v1/markets/*/trades", h_trades},
-    {HM_GET, "/api/v1/markets/*/candles", h_candles},
-    {HM_GET, "/api/v1/admin/invariants", h_admin_invariants},
 };
 
 /* Match path against pattern; the '*' segment is copied to param. */
@@ -226,9 +226,9 @@ static void parse_query(struct req *r, struct lws *wsi)
     for (int i = 0;; i++) {
         int n = lws_hdr_copy_fragment(wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i);
         char *eq;
-        if (n < 0) /* no such fragment; an empty one ("a=1&&b=2") is skipped below */
+        if (n == -1)
             break;
-        if (qlen + (size_t)n + 2 > sizeof(r->qraw)) {
+        if (n < 0 || qlen + (size_t)n + 2 > sizeof(r->qraw)) {
             r->qraw_truncated = true; /* signed requests fail; params past here are dropped */
             break;
         }
