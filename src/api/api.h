@@ -64,6 +64,7 @@ struct app {
     struct auth_job *jhead, *jtail;
     bool wrunning;
     struct db *wdb;
+    char web_dir[1024]; /* web dashboard root (static files); "" = not served */
 };
 
 struct req {
@@ -83,6 +84,7 @@ struct req {
     const char *param; /* the {id} or {market} path segment, if any */
     char param_buf[128];
     struct auth_claims claims;
+    char if_none_match[128]; /* If-None-Match request header (static files), "" if absent */
 };
 
 struct resp {
@@ -90,6 +92,12 @@ struct resp {
     char *body;    /* malloc'ed */
     bool pending;  /* answered later through api_complete */
     bool replayed; /* Idempotent-Replayed: true */
+    /* non-JSON responses (static files): when content_type is set, body holds body_len raw
+     * bytes and is sent with this type, cache_control (NULL = no-store) and etag ("" = none) */
+    const char *content_type;
+    const char *cache_control;
+    size_t body_len;
+    char etag[48];
 };
 
 /* ---- server.c ---- */
@@ -164,6 +172,13 @@ void h_book(struct req *r, struct resp *out);
 void h_trades(struct req *r, struct resp *out);
 void h_candles(struct req *r, struct resp *out);
 void h_admin_invariants(struct req *r, struct resp *out);
+
+/* ---- api_web.c: the web dashboard's static files (see static.h) ---- */
+/* true if a GET of this path that matched no API route is a static file request (not under
+ * /api/, /ws, /stream, /health). */
+bool web_path_is_static(const char *path);
+/* GET /, GET /<file>: serve from app->web_dir; 404 route_not_found when absent. */
+void h_static(struct req *r, struct resp *out);
 
 /* ---- auth worker (api_auth.c) ---- */
 enum cg_err api_worker_start(struct app *app) __attribute__((warn_unused_result));
