@@ -103,5 +103,6 @@ $(WEB_VENDOR): web/package.json web/package-lock.json
 	cp web/node_modules/lightweight-charts/dist/lightweight-charts.standalone.production.js $@
 
 test-web: $(OUT)/coinage $(WEB_VENDOR)
+	sh scripts/npm-deps.sh tests/api
 	sh scripts/npm-deps.sh tests/web
 	cd tests/web && COINAGE_BIN=$(CURDIR)/$(OUT)/coinage node --test --test-concurrency=1 *.test.mjs

@@ -43,7 +43,9 @@ function route() {
     document.title = (title || m[1] || 'Coinage') + ' · Coinage';
     markNav(nav);
     cleanup = fn(m);
-    main.focus({ preventScroll: true });
+    // move focus into the new page for keyboard and screen-reader users, unless the page
+    // already focused its first field
+    if (!main.contains(document.activeElement)) main.focus({ preventScroll: true });
     return;
   }
   location.hash = '#/markets';
