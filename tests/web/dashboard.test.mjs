@@ -103,6 +103,9 @@ test('markets: live tickers for every market, sorted, searchable, replay labels'
   const replayCells = await page.locator('#tickers .replay-cell').allTextContents();
   for (const t of replayCells) assert.match(t, /replay.*\d{4}-\d{2}-\d{2} \d{2}:\d{2} → \d{4}-\d{2}-\d{2}/i);
 
+  // tickers arrive live over the WebSocket (the replayed books move the bid/ask)
+  await page.waitForFunction(() => window.__coinage && window.__coinage.tickerMessages >= 3, null, { timeout: 30000 });
+
   // sort by market name ascending, then descending
   await page.click('button.sort[data-key="market"]');
   let names = await page.locator('#tickers tr[data-market]').evaluateAll((rows) => rows.map((r) => r.dataset.market));
@@ -320,6 +323,26 @@ test('flow: sign up -> deposit -> limit order -> open orders -> cancel -> market
   await page.fill('#order-qty', '0.01');
   await page.click('#order-submit');
   await waitFor(async () => /Order #\d+ filled, \d+ fills? at avg/.test(await page.locator('#order-msg').textContent()), 15000, 'market order filled');
+  // stops: one the server refuses (a sell stop above the last price would trigger at once), its
+  // error is shown; one below the market rests as an open stop order
+  const lastPrice = (await api(srv, 'GET', '/api/v1/markets/BTC-USDT/ticker')).body.last;
+  const high = minor(lastPrice, 8) * 11n / 10n / 1000000n * 1000000n;
+  const highPrice = `${high / 100000000n}.${String(high % 100000000n).padStart(8, '0').slice(0, 2)}`;
+  await page.click('#side-sell');
+  await page.selectOption('#order-type', 'stop_loss');
+  assert.equal(await page.isVisible('#order-price'), false, 'a stop-market order has no limit price');
+  await page.fill('#order-stop', highPrice);
+  await page.fill('#order-qty', '0.001');
+  await page.click('#order-submit');
+  await waitFor(async () => /Refused by the server: .*\(stop_would_trigger\)/.test(await page.locator('#order-msg').textContent()), 10000, 'stop refused');
+  await page.fill('#order-stop', lowPrice);
+  await page.fill('#order-qty', '0.001');
+  await page.click('#order-submit');
+  await waitFor(async () => /Order #\d+ new/.test(await page.locator('#order-msg').textContent()), 10000, 'stop accepted');
+  const stopId = (await page.locator('#order-msg').textContent()).match(/#(\d+)/)[1];
+  await page.waitForSelector(`#open-orders tr[data-order="${stopId}"]`);
+  assert.match(await page.locator(`#open-orders tr[data-order="${stopId}"]`).textContent(), /stop loss/);
+  await page.click('#side-buy');
   await page.click('#tab-fills');
   await page.waitForSelector('#fills tbody tr:not(.empty)');
   const token = await tokenOf(page);

@@ -120,6 +120,8 @@ export function marketsPage(main) {
       for (const m of markets) {
         unsubs.push(live.subscribe({ channel: 'ticker', market: m.name }, (msgx) => {
           tickers.set(msgx.market, msgx.data);
+          window.__coinage = window.__coinage || {};
+          window.__coinage.tickerMessages = (window.__coinage.tickerMessages || 0) + 1;
           if (!pending) {
             pending = true; // coalesce bursts into one render per frame
             requestAnimationFrame(() => { pending = false; render(); });
