@@ -59,6 +59,7 @@ debug:
 # then the web dashboard in a real browser.
 test:
 	$(MAKE) MODE=debug build/debug/coinage test-unit
+	$(MAKE) MODE=debug test-analytics
 	$(MAKE) MODE=debug test-api
 	$(MAKE) MODE=debug test-web
 
@@ -86,6 +87,29 @@ clean:
 	rm -rf build
 
 -include $(shell find build -name '*.d' 2>/dev/null)
+
+# ---- analytics (indicators, market statistics, listings) ----
+# test-analytics: the reference check of every indicator against the npm package
+# technicalindicators (pinned in tests/analytics/package-lock.json) on the shipped klines.
+# bench-analytics: indicators over 1M points and an 8 x 20k correlation matrix, optimised build.
+.PHONY: test-analytics bench-analytics
+$(OUT)/tests/ind_ref: tests/analytics/ind_ref.c $(OUT)/libcoinage.a
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	@$(CC) $(COMMON) $(OPT) $(PKG_CFLAGS) -o $@ $< $(OUT)/libcoinage.a $(PKG_LIBS)
+
+test-analytics: $(OUT)/tests/ind_ref
+	sh scripts/npm-deps.sh tests/analytics
+	cd tests/analytics && IND_REF_BIN=$(CURDIR)/$(OUT)/tests/ind_ref node --test *.test.mjs
+
+$(OUT)/bench/bench_analytics: bench/bench_analytics.c $(OUT)/libcoinage.a
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	@$(CC) $(COMMON) $(OPT) $(PKG_CFLAGS) -o $@ $< $(OUT)/libcoinage.a $(PKG_LIBS)
+
+bench-analytics:
+	$(MAKE) MODE=release build/bench/bench_analytics
+	./build/bench/bench_analytics "$(CC) $(OPT)" "$$(git rev-parse --short HEAD)$$(git diff --quiet HEAD -- src || echo '+dirty')"
 
 # ---- web dashboard (issue 7) ----
 # `make` vendors the pinned chart library (web/package-lock.json) into web/vendor/, which coinage

@@ -1,14 +1,13 @@
 #!/bin/sh
-# Install the npm dependencies of one folder of the project (default tests/api; also web and
-# tests/web) from its package.json + package-lock.json into its node_modules with `npm ci`, but
-# only when node_modules is missing or the lockfile (or package.json) is newer than the last
-# install. Otherwise prints one line and does nothing.
-# Usage: sh scripts/npm-deps.sh [DIR]   (run by `make test-api`, `make`, `make test-web`)
+# Install the node test dependencies of a test folder (default tests/api: its package.json +
+# package-lock.json) into its node_modules with `npm ci`, but only when node_modules is missing or the
+# lockfile (or package.json) is newer than the last install. Otherwise prints one line and does nothing.
+# Usage: sh scripts/npm-deps.sh [tests/api|tests/analytics|tests/web|web]   (run by `make test-api`,
+# `make test-analytics`, `make test-web`, and `make` for web/)
 set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-rel=${1:-tests/api}
-dir="$root/$rel"
+dir="$root/${1:-tests/api}"
 lock="$dir/package-lock.json"
 # npm ci writes node_modules/.package-lock.json (npm >= 7): its mtime marks the last install.
 stamp="$dir/node_modules/.package-lock.json"
@@ -28,7 +27,7 @@ elif [ -n "$(find "$lock" "$dir/package.json" -newer "$stamp")" ]; then
 fi
 
 if [ -z "$reason" ]; then
-    echo "npm-deps: $rel/node_modules up to date"
+    echo "npm-deps: ${1:-tests/api}/node_modules up to date"
     exit 0
 fi
 
@@ -37,7 +36,7 @@ if ! command -v npm >/dev/null 2>&1; then
     exit 1
 fi
 
-echo "npm-deps: $reason; npm ci in $rel"
+echo "npm-deps: $reason; npm ci in ${1:-tests/api}"
 cd "$dir"
 npm ci --no-audit --no-fund --ignore-scripts
 # Mark the install time even if npm kept the old hidden lockfile's mtime.

@@ -251,6 +251,7 @@ static int cmd_serve(const struct opts *o)
     char keypath[1024];
     char msg[512];
     char err[512];
+    char root[1024];
     int rc = 1;
 
     if (load_config(o, &cfg) != 0 || open_store(o, &wdb, path, sizeof(path)) != 0)
@@ -302,6 +303,9 @@ static int cmd_serve(const struct opts *o)
     if (!app.store || store_start(app.store) != CG_OK ||
         engine_start(app.eng, store_emit, app.store) != CG_OK || api_worker_start(&app) != CG_OK)
         goto out;
+    config_root(o->config, root, sizeof(root));
+    if (api_analytics_start(&app, root) != CG_OK)
+        goto out;
     g_app = &app;
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
@@ -321,6 +325,7 @@ out:
         store_stop(app.store);
     if (app.wrunning)
         api_worker_stop(&app);
+    api_analytics_stop(&app);
     feed_free(app.feed);
     store_free(app.store);
     engine_free(app.eng);

@@ -39,6 +39,8 @@ struct completion {
 
 struct auth_job;
 struct inflight;
+struct an_worker; /* analytics worker (api_analytics.c) */
+struct coins;     /* coin listings metadata (analytics/coins.h) */
 
 struct app {
     const struct config *cfg;
@@ -65,6 +67,9 @@ struct app {
     bool wrunning;
     struct db *wdb;
     char web_dir[1024]; /* web dashboard root (static files); "" = not served */
+    /* analytics (api_analytics.c, api_coins.c) */
+    struct an_worker *analytics;
+    struct coins *coins;
 };
 
 struct req {
@@ -179,6 +184,24 @@ void h_admin_invariants(struct req *r, struct resp *out);
 bool web_path_is_static(const char *path);
 /* GET /, GET /<file>: serve from app->web_dir; 404 route_not_found when absent. */
 void h_static(struct req *r, struct resp *out);
+/* ---- analytics: indicators, market statistics (api_analytics.c), listings (api_coins.c) ---- */
+void h_indicators(struct req *r, struct resp *out);
+void h_stats_volatility(struct req *r, struct resp *out);
+void h_stats_beta(struct req *r, struct resp *out);
+void h_stats_drawdown(struct req *r, struct resp *out);
+void h_correlation(struct req *r, struct resp *out);
+void h_coins(struct req *r, struct resp *out);
+void h_coins_top(struct req *r, struct resp *out);
+void h_coin(struct req *r, struct resp *out);
+void h_coin_candles(struct req *r, struct resp *out);
+/* Before serving, caller's thread: load the coin listings metadata from
+ * root/data/coins/coingecko_markets_2025-03-04.csv into app->coins and start the analytics worker
+ * (its own db connection to app->db_path). CG_OK, or CG_EIO/CG_EINVAL (metadata), CG_ESTORE,
+ * CG_ENOMEM, CG_EINTERNAL (thread). */
+enum cg_err api_analytics_start(struct app *app, const char *root)
+    __attribute__((warn_unused_result));
+/* Stop and join the worker (queued jobs are dropped), free the metadata. Safe if not started. */
+void api_analytics_stop(struct app *app);
 
 /* ---- auth worker (api_auth.c) ---- */
 enum cg_err api_worker_start(struct app *app) __attribute__((warn_unused_result));

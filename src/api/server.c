@@ -175,6 +175,16 @@ static const struct route routes[] = {
     {HM_GET, "/api/v1/markets/*/trades", h_trades},
     {HM_GET, "/api/v1/markets/*/candles", h_candles},
     {HM_GET, "/api/v1/admin/invariants", h_admin_invariants},
+    /* analytics: indicators, market statistics, coin listings (api_analytics.c, api_coins.c) */
+    {HM_GET, "/api/v1/markets/*/indicators", h_indicators},
+    {HM_GET, "/api/v1/markets/*/stats/volatility", h_stats_volatility},
+    {HM_GET, "/api/v1/markets/*/stats/beta", h_stats_beta},
+    {HM_GET, "/api/v1/markets/*/stats/drawdown", h_stats_drawdown},
+    {HM_GET, "/api/v1/analytics/correlation", h_correlation},
+    {HM_GET, "/api/v1/coins", h_coins},
+    {HM_GET, "/api/v1/coins/top/*", h_coins_top},
+    {HM_GET, "/api/v1/coins/*", h_coin},
+    {HM_GET, "/api/v1/coins/*/candles", h_coin_candles},
 };
 
 /* Match path against pattern; the '*' segment is copied to param. */

@@ -95,7 +95,7 @@ export class CandleChart {
         crosshairMarkerVisible: false, title: cols.length > 1 ? '' : spec.label,
       });
       s.setData(resp.points.map((p) => {
-        const v = cols.length > 1 ? p[col] : p.value;
+        const v = p[col] !== undefined ? p[col] : p.value;
         const time = Math.floor(p.time / 1000);
         return v == null ? { time } : { time, value: Number(v) };
       }));
