@@ -306,6 +306,8 @@ static int cmd_serve(const struct opts *o)
     config_root(o->config, root, sizeof(root));
     if (api_analytics_start(&app, root) != CG_OK)
         goto out;
+    if (api_portfolio_start(&app) != CG_OK)
+        goto out;
     g_app = &app;
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
@@ -326,6 +328,7 @@ out:
     if (app.wrunning)
         api_worker_stop(&app);
     api_analytics_stop(&app);
+    api_portfolio_stop(&app);
     feed_free(app.feed);
     store_free(app.store);
     engine_free(app.eng);

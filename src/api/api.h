@@ -203,6 +203,21 @@ enum cg_err api_analytics_start(struct app *app, const char *root)
 /* Stop and join the worker (queued jobs are dropped), free the metadata. Safe if not started. */
 void api_analytics_stop(struct app *app);
 
+/* ---- portfolio, risk and watchlists (api_portfolio.c, api_watchlists.c; issue 6) ----
+ * Answered on the portfolio worker thread (its own db connection), see api/pf_worker.h. */
+void h_portfolio(struct req *r, struct resp *out);
+void h_portfolio_history(struct req *r, struct resp *out);
+void h_portfolio_performance(struct req *r, struct resp *out);
+void h_risk(struct req *r, struct resp *out);
+void h_watchlists_create(struct req *r, struct resp *out);
+void h_watchlists_list(struct req *r, struct resp *out);
+void h_watchlist_get(struct req *r, struct resp *out);
+void h_watchlist_update(struct req *r, struct resp *out);
+void h_watchlist_delete(struct req *r, struct resp *out);
+/* Start/stop the portfolio worker (main thread, after/before serving). */
+enum cg_err api_portfolio_start(struct app *app) __attribute__((warn_unused_result));
+void api_portfolio_stop(struct app *app);
+
 /* ---- auth worker (api_auth.c) ---- */
 enum cg_err api_worker_start(struct app *app) __attribute__((warn_unused_result));
 void api_worker_stop(struct app *app);

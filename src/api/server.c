@@ -185,6 +185,16 @@ static const struct route routes[] = {
     {HM_GET, "/api/v1/coins/top/*", h_coins_top},
     {HM_GET, "/api/v1/coins/*", h_coin},
     {HM_GET, "/api/v1/coins/*/candles", h_coin_candles},
+    /* portfolio, risk, watchlists (issue 6) */
+    {HM_GET, "/api/v1/portfolio", h_portfolio},
+    {HM_GET, "/api/v1/portfolio/history", h_portfolio_history},
+    {HM_GET, "/api/v1/portfolio/performance", h_portfolio_performance},
+    {HM_GET, "/api/v1/risk", h_risk},
+    {HM_POST, "/api/v1/watchlists", h_watchlists_create},
+    {HM_GET, "/api/v1/watchlists", h_watchlists_list},
+    {HM_GET, "/api/v1/watchlists/*", h_watchlist_get},
+    {HM_PATCH, "/api/v1/watchlists/*", h_watchlist_update},
+    {HM_DELETE, "/api/v1/watchlists/*", h_watchlist_delete},
 };
 
 /* Match path against pattern; the '*' segment is copied to param. */
