@@ -9,7 +9,7 @@ import { live } from '../ws.js';
 import { emptyRow, errorText, fmtDate, h, messageLine, put, signClass } from '../ui.js';
 import { balancesTable } from './funding.js';
 
-const RANGES = ['1W', '1M', '3M', '1Y', 'ALL'];
+const RANGES = ['1D', '1W', '1M', '3M', 'YTD', '1Y', 'MAX'];
 const PALETTE = ['#f0b90b', '#3d8bfd', '#0ecb81', '#b27cf2', '#f6465d', '#29c5d6', '#ff8c42', '#8a8f98'];
 
 function signed(s, min = 2) {
@@ -22,11 +22,15 @@ function pct(s) {
   return signed(s, 2) + '%';
 }
 
-/** A ratio given as a decimal string or number (0.1234) -> percent text, no float rounding of money. */
-function ratioPct(v) {
-  if (v == null) return '—';
-  if (typeof v === 'number') return (v >= 0 ? '+' : '') + (v * 100).toFixed(2) + '%';
-  return pct(trim(mul(v, '100'), 2));
+/** A statistic given as a ratio (0.1234, a double: returns are statistics, not money) -> "+12.34%". */
+function ratioPct(v, signedOut = true) {
+  if (v == null || !Number.isFinite(v)) return '—';
+  return (signedOut && v >= 0 ? '+' : '') + (v * 100).toFixed(2) + '%';
+}
+
+function numClass(v) {
+  if (v == null || !Number.isFinite(v) || v === 0) return '';
+  return v > 0 ? 'up' : 'down';
 }
 
 export function portfolioPage(main) {
@@ -42,7 +46,8 @@ export function portfolioPage(main) {
   const perfBox = h('div', { id: 'performance' });
   const balBox = h('div', { id: 'portfolio-balances' });
   const rangeGroup = h('div', { class: 'seg', role: 'radiogroup', 'aria-label': 'Performance range' });
-  let range = localStorage.getItem('coinage.perf.range') || '1M';
+  let range = localStorage.getItem('coinage.perf.range') || 'MAX';
+  if (!RANGES.includes(range)) range = 'MAX';
   let chart = null;
   cleanups.push(() => chart && chart.remove());
 
@@ -50,13 +55,13 @@ export function portfolioPage(main) {
     h('div', { class: 'page-head' }, h('h1', {}, 'Portfolio'), rangeGroup),
     msg,
     h('section', { class: 'card', 'aria-label': 'Summary' }, summary),
-    h('div', { class: 'portfolio-grid' },
-      h('section', { class: 'card', 'aria-labelledby': 'hold-title' }, h('h2', { id: 'hold-title' }, 'Holdings'), holdingsBox),
-      h('section', { class: 'card', 'aria-labelledby': 'alloc-title' }, h('h2', { id: 'alloc-title' }, 'Allocation'), allocBox)),
+    h('section', { class: 'card scroll-x', 'aria-labelledby': 'hold-title' }, h('h2', { id: 'hold-title' }, 'Holdings'), holdingsBox),
     h('div', { class: 'portfolio-grid' },
       h('section', { class: 'card', 'aria-labelledby': 'eq-title' }, h('h2', { id: 'eq-title' }, 'Equity'), equityEl, equityMsg),
-      h('section', { class: 'card', 'aria-labelledby': 'perf-title' }, h('h2', { id: 'perf-title' }, 'Performance'), perfBox)),
-    h('section', { class: 'card', 'aria-labelledby': 'pbal-title' }, h('h2', { id: 'pbal-title' }, 'Balances'), balBox)));
+      h('section', { class: 'card', 'aria-labelledby': 'perf-title' }, h('h2', { id: 'perf-title' }, 'Performance and risk'), perfBox)),
+    h('div', { class: 'portfolio-grid' },
+      h('section', { class: 'card', 'aria-labelledby': 'alloc-title' }, h('h2', { id: 'alloc-title' }, 'Allocation'), allocBox),
+      h('section', { class: 'card', 'aria-labelledby': 'pbal-title' }, h('h2', { id: 'pbal-title' }, 'Balances'), balBox))));
 
   function renderRanges() {
     put(rangeGroup, RANGES.map((r) => h('button', {
@@ -66,45 +71,46 @@ export function portfolioPage(main) {
   }
 
   function renderOverview(p) {
-    const cash = p.cash_asset || p.valuation_asset || 'USDT';
+    const cash = p.valuation_asset || 'USDT';
     put(summary,
       h('div', {}, h('dt', {}, 'Equity'), h('dd', { class: 'big', id: 'equity-value' }, fmt(p.equity, 2), ' ', h('small', { class: 'muted' }, cash))),
       h('div', {}, h('dt', {}, 'Cash'), h('dd', {}, fmt(p.cash, 2))),
+      h('div', {}, h('dt', {}, 'Holdings value'), h('dd', {}, fmt(p.market_value, 2))),
       h('div', {}, h('dt', {}, 'Unrealized P&L'), h('dd', { class: signClass(p.unrealized_pnl), id: 'unrealized-pnl' }, signed(p.unrealized_pnl))),
       h('div', {}, h('dt', {}, 'Realized P&L'), h('dd', { class: signClass(p.realized_pnl) }, signed(p.realized_pnl))),
-      p.fees != null ? h('div', {}, h('dt', {}, 'Fees paid'), h('dd', {}, fmt(p.fees, 2))) : null,
-      p.net_deposits != null ? h('div', {}, h('dt', {}, 'Net deposits'), h('dd', {}, fmt(p.net_deposits, 2))) : null);
-    const hs = p.holdings || [];
+      h('div', {}, h('dt', {}, 'Total P&L'), h('dd', { class: signClass(p.total_pnl), id: 'total-pnl' }, signed(p.total_pnl))),
+      h('div', {}, h('dt', {}, 'Fees paid'), h('dd', {}, fmt(p.fees_paid, 2))),
+      h('div', {}, h('dt', {}, 'Net deposits'), h('dd', {}, fmt(p.net_deposits, 2))));
+    const hs = (p.holdings || []).filter((x) => x.asset !== cash);
     put(holdingsBox, h('table', { class: 'grid', id: 'holdings' },
-      h('caption', { class: 'sr-only' }, 'Holdings with average cost and profit and loss'),
+      h('caption', { class: 'sr-only' }, `Holdings with average cost and profit and loss, in ${cash}`),
       h('thead', {}, h('tr', {}, ['Asset', 'Quantity', 'Avg cost', 'Price', 'Market value', 'Unrealized P&L', 'Realized P&L', 'Weight'].map((c, i) => h('th', { scope: 'col', class: i ? 'num' : '' }, c)))),
       h('tbody', {}, hs.length ? hs.map((x) => h('tr', { dataset: { asset: x.asset } },
         h('th', { scope: 'row' }, x.asset),
         h('td', { class: 'num' }, fmt(x.quantity, 0)),
         h('td', { class: 'num' }, fmt(x.average_cost, 2)),
-        h('td', { class: 'num' }, fmt(x.price, 2)),
+        h('td', { class: 'num', title: x.price_source ? 'price: ' + x.price_source : null }, fmt(x.price, 2)),
         h('td', { class: 'num' }, fmt(x.market_value, 2)),
-        h('td', { class: 'num ' + signClass(x.unrealized_pnl) }, signed(x.unrealized_pnl), x.unrealized_pnl_percent != null ? h('small', {}, ' (' + pct(x.unrealized_pnl_percent) + ')') : null),
+        h('td', { class: 'num ' + signClass(x.unrealized_pnl), 'data-col': 'unrealized' }, signed(x.unrealized_pnl)),
         h('td', { class: 'num ' + signClass(x.realized_pnl) }, signed(x.realized_pnl)),
-        h('td', { class: 'num' }, x.allocation != null ? ratioPct(x.allocation).replace('+', '') : '—'))) : emptyRow(8, 'No holdings yet.'))));
+        h('td', { class: 'num' }, p.equity && cmp(p.equity, '0') > 0 ? trim(div(mul(x.market_value, '100'), p.equity, 2), 2) + '%' : '—'))) : emptyRow(8, 'No holdings yet: buy something on a market page.'))));
     renderAllocation(p);
   }
 
   function renderAllocation(p) {
-    const parts = (p.allocation || p.holdings || []).map((x) => ({ asset: x.asset, value: x.market_value, weight: x.weight ?? x.allocation }))
-      .filter((x) => x.value && cmp(x.value, '0') > 0);
+    const parts = (p.allocation || []).filter((x) => x.value && cmp(x.value, '0') > 0);
     if (!parts.length || !p.equity || cmp(p.equity, '0') <= 0) {
       put(allocBox, h('p', { class: 'muted' }, 'Nothing to allocate yet.'));
       return;
     }
-    // shares from the exact values: value / equity, to 4 decimals (truncated)
-    const shares = parts.map((x) => ({ ...x, share: div(x.value, p.equity, 4) }));
+    // shares from the exact values: value / equity in percent, 2 decimals (truncated)
+    const shares = parts.map((x) => ({ ...x, pct: trim(div(mul(x.value, '100'), p.equity, 2), 2) }));
     put(allocBox,
-      h('div', { class: 'alloc-bar', role: 'img', 'aria-label': shares.map((x) => `${x.asset} ${trim(mul(x.share, '100'), 2)}%`).join(', ') },
-        shares.map((x, i) => h('span', { style: `width:${trim(mul(x.share, '100'), 2)}%;background:${PALETTE[i % PALETTE.length]}`, title: x.asset }))),
-      h('ul', { class: 'legend' }, shares.map((x, i) => h('li', {},
+      h('div', { class: 'alloc-bar', role: 'img', 'aria-label': 'Allocation: ' + shares.map((x) => `${x.asset} ${x.pct}%`).join(', ') },
+        shares.map((x, i) => h('span', { style: `width:${x.pct}%;background:${PALETTE[i % PALETTE.length]}`, title: `${x.asset} ${x.pct}%` }))),
+      h('ul', { class: 'legend', id: 'allocation-legend' }, shares.map((x, i) => h('li', { dataset: { asset: x.asset } },
         h('span', { class: 'swatch', style: `background:${PALETTE[i % PALETTE.length]}` }),
-        h('strong', {}, x.asset), ' ', trim(mul(x.share, '100'), 2), '% ', h('span', { class: 'muted' }, fmt(x.value, 2))))));
+        h('strong', {}, x.asset), ` ${x.pct}% `, h('span', { class: 'muted' }, fmt(x.value, 2))))));
   }
 
   async function loadOverview() {
@@ -127,7 +133,7 @@ export function portfolioPage(main) {
   }
 
   async function loadHistory() {
-    const resolution = range === '1W' || range === '1M' ? '1h' : '1d';
+    const resolution = range === '3M' || range === 'YTD' || range === '1Y' ? '1d' : '1h';
     try {
       const r = await api('GET', `/portfolio/history?resolution=${resolution}&range=${range}`);
       if (closed) return;
@@ -154,21 +160,28 @@ export function portfolioPage(main) {
 
   async function loadPerformance() {
     try {
-      const r = await api('GET', `/portfolio/performance?range=${range}`);
+      const [r, risk] = await Promise.all([
+        api('GET', `/portfolio/performance?range=${range}`),
+        api('GET', `/risk?range=${range}`).catch(() => null),
+      ]);
       if (closed) return;
       const rows = [];
-      const add = (label, value, cls) => rows.push(h('div', {}, h('dt', {}, label), h('dd', { class: cls || '' }, value)));
-      const twr = r.twr ?? r.time_weighted_return;
-      const mwr = r.mwr ?? r.money_weighted_return;
-      add('Time-weighted return (TWR)', ratioPct(twr), signClass(typeof twr === 'string' ? twr : twr == null ? null : String(twr)));
-      add('Money-weighted return (MWR)', ratioPct(mwr), signClass(typeof mwr === 'string' ? mwr : mwr == null ? null : String(mwr)));
-      if (r.pnl != null) add('P&L', signed(r.pnl), signClass(r.pnl));
-      const bench = r.benchmark;
-      if (bench) add(`Benchmark${bench.name || bench.market ? ' (' + (bench.name || bench.market) + ')' : ''}`, ratioPct(bench.return ?? bench.twr), '');
-      if (r.max_drawdown != null) add('Max drawdown', ratioPct(r.max_drawdown), 'down');
-      if (r.volatility != null) add('Volatility (annualized)', ratioPct(r.volatility), '');
-      if (r.sharpe != null) add('Sharpe ratio', typeof r.sharpe === 'number' ? r.sharpe.toFixed(2) : r.sharpe, '');
-      put(perfBox, h('p', { class: 'muted' }, `Range ${range}${r.start ? ': ' + fmtDate(r.start) + ' → ' + fmtDate(r.end) : ''}`), h('dl', { class: 'kv' }, rows));
+      const add = (label, value, cls, title) => rows.push(h('div', { title }, h('dt', {}, label), h('dd', { class: cls || '' }, value)));
+      add('P&L (after flows)', signed(r.absolute_pnl), signClass(r.absolute_pnl));
+      add('Time-weighted return (TWR)', ratioPct(r.twr), numClass(r.twr), 'GIPS true time-weighted return: deposits and withdrawals do not move it');
+      add('Money-weighted return (MWR)', ratioPct(r.mwr), numClass(r.mwr), 'Money-weighted: weighs returns by the money invested, so the timing of deposits and withdrawals counts');
+      if (r.benchmark) add(`Benchmark: ${r.benchmark.name}`, ratioPct(r.benchmark.return), numClass(r.benchmark.return), `${r.benchmark.market} ${fmt(r.benchmark.start_price, 2)} → ${fmt(r.benchmark.end_price, 2)}`);
+      if (r.benchmark && r.benchmark.excess_twr != null) add('TWR minus benchmark', ratioPct(r.benchmark.excess_twr), numClass(r.benchmark.excess_twr));
+      add('Equity at start → end', `${fmt(r.start_equity, 2)} → ${fmt(r.end_equity, 2)}`);
+      add('Deposits / withdrawals', `${fmt(r.deposits, 2)} / ${fmt(r.withdrawals, 2)}`);
+      if (risk) {
+        const v95 = (risk.value_at_risk || []).find((v) => v.method === 'historical' && v.confidence === '0.95');
+        add('Volatility (annualised)', ratioPct(risk.volatility, false));
+        add('Sharpe ratio', risk.sharpe == null ? '—' : risk.sharpe.toFixed(2));
+        add('Max drawdown', risk.max_drawdown ? ratioPct(risk.max_drawdown.depth) : '—', numClass(risk.max_drawdown && risk.max_drawdown.depth));
+        if (v95) add(`VaR 95% (${v95.horizon}, historical)`, v95.var_amount == null ? '—' : fmt(v95.var_amount, 2) + ' ' + (r.valuation_asset || ''), '', 'Loss not exceeded with 95% confidence over one period, from the portfolio\'s own returns');
+      }
+      put(perfBox, h('p', { class: 'muted' }, `Range ${range}: ${fmtDate(r.start)} → ${fmtDate(r.end)}`), h('dl', { class: 'kv', id: 'performance-figures' }, rows));
     } catch (e) {
       put(perfBox, h('p', { class: 'muted' }, e.code === 'route_not_found' ? 'Needs the portfolio performance API.' : errorText(e)));
     }
@@ -177,7 +190,7 @@ export function portfolioPage(main) {
   async function loadBalances() {
     try {
       const b = await api('GET', '/balances');
-      if (!closed) put(balBox, balancesTable('balances', b.data));
+      if (!closed) put(balBox, balancesTable('balances', b.data.filter((x) => !/^0(\.0*)?$/.test(x.total))));
     } catch (e) {
       put(balBox, h('p', { class: 'msg error', role: 'alert' }, errorText(e)));
     }
