@@ -96,6 +96,13 @@ async function raw(method, path, { body, token, headers } = {}) {
 export function refresh() {
   if (!session) return Promise.reject(new ApiError(401, 'unauthorized', 'not signed in'));
   if (!refreshing) {
+    // another tab may have rotated the tokens already: reusing the old refresh token would revoke
+    // the session, so adopt the stored pair if it is newer
+    const stored = load();
+    if (stored && session && stored.refresh_token !== session.refresh_token && stored.expires_at > Date.now() + 10000) {
+      save(stored);
+      return Promise.resolve(session);
+    }
     const s = session;
     refreshing = raw('POST', '/auth/refresh', { body: { refresh_token: s.refresh_token } })
       .then((t) => {
@@ -164,5 +171,13 @@ export function newIdempotencyKey(prefix) {
   const rnd = crypto.getRandomValues(new Uint32Array(2));
   return `${prefix}-${Date.now().toString(36)}-${rnd[0].toString(36)}${rnd[1].toString(36)}`;
 }
+
+// other tabs log in, refresh and log out through the same localStorage entry
+window.addEventListener('storage', (e) => {
+  if (e.key !== KEY) return;
+  session = load();
+  schedule();
+  for (const fn of listeners) fn(session);
+});
 
 schedule();

@@ -52,6 +52,9 @@ export class CandleChart {
     this.volume = this.chart.addSeries(L.HistogramSeries, { priceFormat: { type: 'volume' }, priceScaleId: 'volume', lastValueVisible: false, priceLineVisible: false });
     this.volume.priceScale().applyOptions({ scaleMargins: { top: 0.8, bottom: 0 } });
     this.overlaySeries = {};
+    // keep all candles in view when the window is resized (after the chart's own resize)
+    this.resize = new ResizeObserver(() => requestAnimationFrame(() => this.chart && this.chart.timeScale().fitContent()));
+    this.resize.observe(el);
     this.lastTime = null;
     this.count = 0;
   }
@@ -109,7 +112,9 @@ export class CandleChart {
   }
 
   destroy() {
+    this.resize.disconnect();
     this.chart.remove();
+    this.chart = null;
   }
 }
 

@@ -81,7 +81,7 @@ export function marketPage(main, name) {
     if (!t || !m) return;
     const ch = t.change_percent_24h;
     put(stats,
-      h('div', {}, h('dt', {}, 'Last'), h('dd', { class: 'big', id: 'last-price' }, fmt(displayPrice(t), 2), ' ', h('small', { class: 'muted' }, m.quote))),
+      h('div', {}, h('dt', {}, 'Last'), h('dd', { class: 'big', id: 'last-price' }, fmt(displayPrice(t), 2), ' ', h('small', { class: 'muted' }, m.quote), t.last == null ? h('small', { class: 'muted', title: 'No trade on Coinage yet: the replayed reference price' }, ' (ref)') : null)),
       h('div', {}, h('dt', {}, '24h change'), h('dd', { class: signClass(ch) }, ch == null ? '—' : (ch.startsWith('-') ? '' : '+') + fmt(ch, 2) + '%')),
       h('div', {}, h('dt', {}, '24h high'), h('dd', {}, fmt(t.high_24h, 2))),
       h('div', {}, h('dt', {}, '24h low'), h('dd', {}, fmt(t.low_24h, 2))),
