@@ -130,3 +130,9 @@ test-web: $(OUT)/coinage $(WEB_VENDOR)
 	sh scripts/npm-deps.sh tests/api
 	sh scripts/npm-deps.sh tests/web
 	cd tests/web && COINAGE_BIN=$(CURDIR)/$(OUT)/coinage node --test --test-concurrency=1 *.test.mjs
+
+# Portfolio (issue 6): the 10k-fill snapshot measurement against the optimised build.
+.PHONY: bench-portfolio
+bench-portfolio: build/coinage
+	sh scripts/npm-deps.sh
+	cd tests/api && COINAGE_BIN=$(CURDIR)/build/coinage node --test portfolio_perf.test.mjs

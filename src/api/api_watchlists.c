@@ -6,7 +6,8 @@
  *
  * Shape: {id, name, markets:["BTC-USDT",...], created_at, updated_at} (RFC 3339 UTC).
  * Rules: name 1..64 bytes of printable text, unique per user (409 already_exists); markets: an
- * array of known market names without repeats (400 unknown_market / invalid_request); at most
+ * array of known market names without repeats (404 unknown_market, the project's status for
+ * that code; 400 invalid_request for a repeat); at most
  * WL_MAX_PER_USER lists per user (400 limit_exceeded).
  */
 #include <stdlib.h>

@@ -296,6 +296,7 @@ describe('watchlists', () => {
   });
 
   it('refuses bad input', async () => {
+    a = await newUser(srv, 'wl-c'); // a user without lists
     const cases = [
       [{ name: '', markets: [] }, 400, 'invalid_request'],
       [{ markets: [] }, 400, 'invalid_request'],
