@@ -18,7 +18,7 @@
  * Errors: CG_EINVAL for a parameter out of range (nothing written), CG_ENOMEM if a scratch
  * buffer could not be allocated (nothing meaningful written). Inputs are borrowed; outputs
  * are caller-owned arrays of n doubles. Pure functions: any thread, no shared state.
- * Cost: O(n) time for every indicator (sliding sums, sliding min/max with monotonic deques);
+ * Cost: O(n) time for every indicator (sliding sums, van Herk / Gil-Werman sliding min/max);
  * sliding sums are recomputed exactly every IND_RESUM bars so rounding drift stays bounded.
  */
 #ifndef CG_ANALYTICS_INDICATORS_H
@@ -161,7 +161,7 @@ enum cg_err ind_atr(const double *h, const double *l, const double *c, size_t n,
  * k bars (0 when HH = LL, as TA-Lib and technicalindicators do), from bar k-1;
  * %K = SMA_smooth(fast %K) (smooth 1 = fast %K itself); %D = SMA_d(%K).
  * (TA-Lib TA_STOCH with SMA for both; technicalindicators Stochastic is smooth = 1.)
- * Highest high / lowest low by monotonic deques.
+ * Highest high / lowest low by the van Herk / Gil-Werman block method (O(n) for any k).
  */
 enum cg_err ind_stoch(const double *h, const double *l, const double *c, size_t n, int k, int d,
                       int smooth, double *k_out, double *d_out) __attribute__((warn_unused_result));

@@ -277,7 +277,7 @@ static enum cg_err aligned_returns(struct an_worker *w, const int *markets, int 
                                    int64_t *start, int64_t *stop)
 {
     struct bars b[AN_MAX_MARKETS];
-    const int64_t *times[AN_MAX_MARKETS] = {0};
+    const int64_t *times[AN_MAX_MARKETS] = {NULL};
     size_t n[AN_MAX_MARKETS] = {0};
     size_t cap = (size_t)window + 1;
     size_t *idx = NULL;
