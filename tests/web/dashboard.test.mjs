@@ -211,21 +211,19 @@ test('market view: chart renders real candles (1,000 in < 500 ms), interval swit
   await page.click('[data-interval="1h"]');
   await page.waitForFunction(() => window.__coinage.chartRender.interval === '1h');
 
-  // overlays: the analytics API answers, or the page says it is missing (never invented)
-  await page.check('#ov-sma');
-  await waitFor(async () => {
-    const lines = await page.evaluate(() => document.querySelectorAll('#chart canvas').length);
-    const msg = await page.locator('#chart-msg').textContent();
-    return lines > 0 && (msg === '' || /indicators API/.test(msg));
-  }, 10000, 'sma overlay');
+  // overlays: drawn from the analytics API (or, on a server without it, the page says so)
   const ind = await api(srv, 'GET', '/api/v1/markets/BTC-USDT/indicators?name=sma&interval=1h&period=20&limit=1000');
+  for (const key of ['sma', 'ema', 'bbands']) await page.check(`#ov-${key}`);
   if (ind.status === 404) {
-    assert.match(await page.locator('#chart-msg').textContent(), /indicators API/);
+    await waitFor(async () => /indicators API/.test(await page.locator('#chart-msg').textContent()), 10000, 'no-API note');
   } else {
     assert.equal(ind.status, 200);
-    assert.doesNotMatch(await page.locator('#chart-msg').textContent(), /error|not/i);
+    await page.waitForFunction(() => ['sma', 'ema', 'bbands'].every((k) => window.__coinage.overlays && window.__coinage.overlays[k]), null, { timeout: 15000 });
+    const ov = await page.evaluate(() => window.__coinage.overlays);
+    assert.equal(ov.sma.points, ind.body.points.length);
+    assert.deepEqual(ov.bbands.columns, ['upper', 'middle', 'lower']);
+    assert.equal(await page.locator('#chart-msg').textContent(), '');
   }
-  await page.uncheck('#ov-sma');
 
   // the order book updates live: book messages arrive over the WS with contiguous seq and the
   // rendered levels follow the server's book
@@ -246,6 +244,7 @@ test('market view: chart renders real candles (1,000 in < 500 ms), interval swit
     await page.waitForTimeout(300);
     await shot(page, `market-logged-out-${w}`);
   }
+  for (const key of ['sma', 'ema', 'bbands']) await page.uncheck(`#ov-${key}`);
   assert.deepEqual(page.errors, []);
   await page.context().close();
 });

@@ -9,7 +9,7 @@ import { loadMarket, loadMarkets, replayText } from '../data.js';
 import { cmp, div, fmt, isZero, mul, sub, trim, truncate } from '../decimal.js';
 import { ORDER_TYPES, needsPrice, needsStop, validateOrder } from '../orderrules.js';
 import { live } from '../ws.js';
-import { emptyRow, errorText, field, fmtClock, fmtTime, h, messageLine, put, select, signClass } from '../ui.js';
+import { emptyRow, errorText, field, fmtClock, fmtDate, fmtTime, h, messageLine, put, select, signClass } from '../ui.js';
 import { displayPrice } from './markets.js';
 
 const BOOK_LEVELS = 10;
@@ -38,6 +38,7 @@ export function marketPage(main, name) {
   const stats = h('dl', { class: 'stats', id: 'market-stats' });
   const replay = h('p', { class: 'replay-label', id: 'replay-label', role: 'note' }, 'Market replay');
   const chartMsg = messageLine('chart-msg');
+  const chartNote = h('p', { class: 'chart-note muted', id: 'chart-note' });
   const chartEl = h('div', { class: 'chart', id: 'chart', role: 'img', 'aria-label': `Candle chart of ${name}` });
   const ivGroup = h('div', { class: 'seg', role: 'radiogroup', 'aria-label': 'Candle interval' });
   const ovGroup = h('fieldset', { class: 'overlays' }, h('legend', { class: 'sr-only' }, 'Overlays'));
@@ -53,7 +54,7 @@ export function marketPage(main, name) {
     replay,
     h('section', { class: 'card chart-card', 'aria-label': 'Chart' },
       h('div', { class: 'toolbar' }, ivGroup, ovGroup),
-      chartEl, chartMsg),
+      chartEl, chartNote, chartMsg),
     h('section', { class: 'card book', 'aria-labelledby': 'book-title' },
       h('h2', { id: 'book-title' }, 'Order book'),
       h('table', { class: 'grid compact book-table' },
@@ -126,6 +127,7 @@ export function marketPage(main, name) {
       metrics.chartRender = { candles: r.data.length, ms, interval: state.interval };
       chartEl.dataset.candles = String(r.data.length);
       chartMsg.show(r.data.length ? '' : `No ${state.interval} candles yet: they form from trades on Coinage. Try 1h or 1d for the imported history.`);
+      put(chartNote, candleSources(r.data));
       for (const k of state.overlays) loadOverlay(k);
       candleUnsub = live.subscribe({ channel: 'candles', market: name, interval: state.interval }, (m) => {
         if (!chart || gen !== chartGen) return;
@@ -146,6 +148,7 @@ export function marketPage(main, name) {
       const r = await fetchIndicator(name, key, state.interval, CANDLES);
       if (closed || gen !== chartGen || !state.overlays.has(key)) return;
       chart.setOverlay(key, r);
+      metrics.overlays = { ...(metrics.overlays || {}), [key]: { interval: state.interval, points: r.points.length, columns: r.columns } };
     } catch (e) {
       if (e.code === 'route_not_found') chartMsg.show('Overlays need the indicators API, which this server does not have yet.', 'error');
       else chartMsg.show(`${OVERLAYS[key].label}: ${errorText(e)}`, 'error');
@@ -515,6 +518,23 @@ export function marketPage(main, name) {
   })();
 
   return () => cleanups.forEach((f) => f());
+}
+
+// Where the shown candles come from: imported history (with its dates) and/or Coinage's own trades.
+function candleSources(list) {
+  const by = new Map();
+  for (const c of list) {
+    const src = c.source || 'coinage';
+    const e = by.get(src) || { n: 0, first: c.open_time, last: c.open_time };
+    e.n++;
+    e.last = c.open_time;
+    by.set(src, e);
+  }
+  const range = (e) => (fmtDate(e.first) === fmtDate(e.last) ? fmtDate(e.first) : `${fmtDate(e.first)} → ${fmtDate(e.last)}`);
+  return [...by.entries()].map(([src, e]) => {
+    const what = src === 'binance' ? 'of imported Binance history' : src === 'coinage' ? 'from trades on Coinage' : `from ${src}`;
+    return `${e.n} candle${e.n > 1 ? 's' : ''} ${what} (${range(e)})`;
+  }).join(' · ');
 }
 
 // part / whole in percent, truncated to 6 decimals: "(0.000016%)"
