@@ -1,4 +1,8 @@
-/* The web dashboard's static files: GET / and GET /<file> under app->web_dir. Network thread. */
+/*
+ * The web dashboard's static files: GET / and GET /<file> under app->web_dir. Network thread: the
+ * files are a few small local files (the largest, the vendored chart library, ~200 KB) that the
+ * page cache keeps, so they are read in place instead of going through a worker.
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -321,6 +321,11 @@ static int write_response(struct pss *p)
     if (lws_add_http_header_by_name(p->wsi, (const unsigned char *)"cache-control:",
                                     (const unsigned char *)cache, (int)strlen(cache), &ptr, end))
         return -1;
+    /* static files: browsers must not guess another type than the one sent */
+    if (p->ctype[0] &&
+        lws_add_http_header_by_name(p->wsi, (const unsigned char *)"x-content-type-options:",
+                                    (const unsigned char *)"nosniff", 7, &ptr, end))
+        return -1;
     if (p->etag[0] && lws_add_http_header_by_name(
                           p->wsi, (const unsigned char *)"etag:", (const unsigned char *)p->etag,
                           (int)strlen(p->etag), &ptr, end))

@@ -73,6 +73,7 @@ test('static files: index at /, MIME types, ETag revalidation, no traversal, API
   assert.match(index.headers['content-type'], /^text\/html/);
   assert.match(index.body, /<script type="module" src="js\/app.js">/);
   assert.equal(index.headers['cache-control'], 'no-cache');
+  assert.equal(index.headers['x-content-type-options'], 'nosniff');
   assert.ok(index.headers.etag, 'etag');
   const again = await rawGet('/', { 'if-none-match': index.headers.etag });
   assert.equal(again.status, 304);
