@@ -77,9 +77,16 @@ function renderAccount() {
     }, 'Log out'));
 }
 
+let signedIn = !!currentSession();
 onSession((s) => {
   renderAccount();
-  if (!s && /^#\/(portfolio|funding)/.test(location.hash)) location.hash = '#/login';
+  const was = signedIn;
+  signedIn = !!s;
+  if (was && !s) {
+    // logged out here, in another tab, or the session was revoked: no page keeps stale forms
+    if (/^#\/(portfolio|funding)/.test(location.hash)) location.hash = '#/login';
+    else route();
+  }
 });
 live.onStatus((st) => {
   const el = document.getElementById('conn');

@@ -25,7 +25,10 @@ function pct(s) {
 /** A statistic given as a ratio (0.1234, a double: returns are statistics, not money) -> "+12.34%". */
 function ratioPct(v, signedOut = true) {
   if (v == null || !Number.isFinite(v)) return '—';
-  return (signedOut && v >= 0 ? '+' : '') + (v * 100).toFixed(2) + '%';
+  const p = v * 100;
+  // small returns keep two significant digits instead of collapsing to "-0.00%"
+  const txt = p === 0 || Math.abs(p) >= 0.01 ? p.toFixed(2) : p.toPrecision(2);
+  return (signedOut && v >= 0 ? '+' : '') + txt + '%';
 }
 
 function numClass(v) {
