@@ -211,6 +211,13 @@ test('market view: chart renders real candles (1,000 in < 500 ms), interval swit
   assert.equal(await page.getAttribute('[data-interval="1d"]', 'aria-checked'), 'true');
   await page.click('[data-interval="1h"]');
   await page.waitForFunction(() => window.__coinage.chartRender.interval === '1h');
+  // the interval radio group works with the arrow keys
+  await page.focus('[data-interval="1h"]');
+  await page.keyboard.press('ArrowRight');
+  await page.waitForFunction(() => window.__coinage.chartRender.interval === '4h');
+  assert.equal(await page.evaluate(() => document.activeElement.dataset.interval), '4h');
+  await page.keyboard.press('ArrowLeft');
+  await page.waitForFunction(() => window.__coinage.chartRender.interval === '1h');
 
   // overlays: drawn from the analytics API (or, on a server without it, the page says so)
   const ind = await api(srv, 'GET', '/api/v1/markets/BTC-USDT/indicators?name=sma&interval=1h&period=20&limit=1000');

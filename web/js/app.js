@@ -93,6 +93,26 @@ live.onStatus((st) => {
   el.textContent = st === 'live' ? 'live' : st + '…';
   el.className = 'conn ' + st;
 });
+// radio groups made of buttons (interval, side, range): arrow keys move and select, as with
+// native radio buttons
+document.addEventListener('keydown', (e) => {
+  const t = e.target;
+  if (!(t instanceof HTMLElement) || t.getAttribute('role') !== 'radio') return;
+  if (!['ArrowRight', 'ArrowLeft', 'ArrowDown', 'ArrowUp'].includes(e.key)) return;
+  const group = t.closest('[role="radiogroup"]');
+  if (!group) return;
+  const radios = [...group.querySelectorAll('[role="radio"]')];
+  const step = e.key === 'ArrowRight' || e.key === 'ArrowDown' ? 1 : -1;
+  const next = radios[(radios.indexOf(t) + step + radios.length) % radios.length];
+  e.preventDefault();
+  const id = next.id || null;
+  const key = next.dataset.interval || next.textContent;
+  next.click();
+  // the group may have re-rendered: focus the button that is now checked
+  const now = (id && document.getElementById(id)) ||
+    [...group.querySelectorAll('[role="radio"]')].find((b) => (b.dataset.interval || b.textContent) === key);
+  if (now) now.focus();
+});
 window.addEventListener('hashchange', route);
 renderAccount();
 live.connect();
