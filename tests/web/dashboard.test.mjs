@@ -343,6 +343,17 @@ test('flow: sign up -> deposit -> limit order -> open orders -> cancel -> market
   await page.fill('#order-qty', '0.01');
   await page.click('#order-submit');
   await waitFor(async () => /Order #\d+ filled, \d+ fills? at avg/.test(await page.locator('#order-msg').textContent()), 15000, 'market order filled');
+  // a market buy that spends a quote amount (quote_quantity, fees included)
+  await page.selectOption('#order-amount-in', 'quote');
+  await page.fill('#order-qty', '50');
+  await page.click('#order-submit');
+  await waitFor(async () => /Order #\d+ filled/.test(await page.locator('#order-msg').textContent()), 15000, 'quote buy filled');
+  const quoteId = (await page.locator('#order-msg').textContent()).match(/#(\d+)/)[1];
+  const quoteOrder = (await api(srv, 'GET', `/api/v1/orders/${quoteId}`, { token: await tokenOf(page) })).body;
+  assert.equal(quoteOrder.quote_quantity, '50.00000000');
+  assert.ok(minor(quoteOrder.quote_filled) + minor(quoteOrder.fee) <= minor('50'), 'spent at most 50 USDT with fees');
+  await page.selectOption('#order-amount-in', 'base');
+
   // stops: one the server refuses (a sell stop above the last price would trigger at once), its
   // error is shown; one below the market rests as an open stop order
   const lastPrice = (await api(srv, 'GET', '/api/v1/markets/BTC-USDT/ticker')).body.last;

@@ -255,6 +255,7 @@ export function marketPage(main, name) {
     const price = field(`Price (${m.quote})`, { id: 'order-price', inputmode: 'decimal', autocomplete: 'off' }, `Tick size ${trim(m.tick_size)}`);
     const stop = field(`Stop price (${m.quote})`, { id: 'order-stop', inputmode: 'decimal', autocomplete: 'off' }, 'Triggers on the last traded price');
     const qty = field(`Quantity (${m.base})`, { id: 'order-qty', inputmode: 'decimal', autocomplete: 'off' }, `Lot size ${trim(m.lot_size)}, min ${trim(m.min_quantity)}`);
+    const amountIn = select('Amount in', [['base', `${m.base} (quantity)`], ['quote', `${m.quote} (amount to spend)`]], { id: 'order-amount-in' });
     const tif = select('Time in force', [['gtc', 'Good till canceled'], ['ioc', 'Immediate or cancel'], ['fok', 'Fill or kill']], { id: 'order-tif' });
     const postOnly = h('label', { class: 'check', for: 'order-post-only' }, h('input', { type: 'checkbox', id: 'order-post-only' }), 'Post only (maker)');
     const avail = h('p', { class: 'avail', id: 'order-available', 'aria-live': 'polite' });
@@ -274,7 +275,7 @@ export function marketPage(main, name) {
       update();
     };
 
-    const values = () => ({ side, type: type.input.value, quantity: qty.input.value, price: price.input.value, stop_price: stop.input.value, time_in_force: tif.input.value, post_only: postOnly.querySelector('input').checked });
+    const values = () => ({ side, type: type.input.value, amount_in: amountIn.wrap.hidden ? 'base' : amountIn.input.value, quantity: qty.input.value, price: price.input.value, stop_price: stop.input.value, time_in_force: tif.input.value, post_only: postOnly.querySelector('input').checked });
     const ref = () => {
       const a = topLevels(state.asks, 'low')[0];
       const b = topLevels(state.bids, 'high')[0];
@@ -287,6 +288,10 @@ export function marketPage(main, name) {
       price.wrap.hidden = !needsPrice(t);
       stop.wrap.hidden = !needsStop(t);
       tif.wrap.hidden = t !== 'limit';
+      amountIn.wrap.hidden = !(t === 'market' && side === 'buy');
+      const byQuote = !amountIn.wrap.hidden && amountIn.input.value === 'quote';
+      qty.wrap.querySelector('label').textContent = byQuote ? `Amount to spend (${m.quote}, fees included)` : `Quantity (${m.base})`;
+      qty.wrap.querySelector('.hint').textContent = byQuote ? `Min ${trim(m.min_notional)} ${m.quote}` : `Lot size ${trim(m.lot_size)}, min ${trim(m.min_quantity)}`;
       postOnly.hidden = t !== 'limit';
       const asset = side === 'buy' ? m.quote : m.base;
       const b = state.balances.get(asset);
@@ -296,7 +301,7 @@ export function marketPage(main, name) {
         input.setAttribute('aria-invalid', touched && v.errors[f] ? 'true' : 'false');
       }
       put(errs, touched ? Object.values(v.errors).map((e) => h('li', {}, e)) : []);
-      const est = !needsPrice(t) && !needsStop(t) ? ' (estimate at the best ' + (side === 'buy' ? 'ask' : 'bid') + ')' : '';
+      const est = byQuote ? '' : !needsPrice(t) && !needsStop(t) ? ' (estimate at the best ' + (side === 'buy' ? 'ask' : 'bid') + ')' : '';
       put(summary, v.notional ? ['Order value ', h('strong', {}, fmt(trim(v.notional, 2), 2)), ` ${m.quote}${est}`] : '');
       return v;
     }
@@ -329,7 +334,7 @@ export function marketPage(main, name) {
           submit.disabled = false;
         }
       },
-    }, sideGroup, type.wrap, stop.wrap, price.wrap, qty.wrap, tif.wrap, postOnly, avail, summary, errs, submit, msg);
+    }, sideGroup, type.wrap, amountIn.wrap, stop.wrap, price.wrap, qty.wrap, tif.wrap, postOnly, avail, summary, errs, submit, msg);
     put(orderBox, h('h2', { id: 'order-title' }, 'Place order'), form);
     orderBox.update = update;
     setSide('buy');
