@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "api/api.h"
 #include "api/static.h"
 
 static char root[256];
@@ -146,4 +147,17 @@ Test(static_files, refuses_what_is_not_a_file_under_the_root)
     cr_assert_eq(static_load(root, "/nope.js", NULL, &f), CG_ENOTFOUND);
     cr_assert_eq(static_load(root, "/../secret/key.txt", NULL, &f), CG_ENOTFOUND);
     cr_assert_eq(static_load("/nonexistent-root-dir", "/", NULL, &f), CG_ENOTFOUND);
+}
+
+/* Which paths the server hands to the static files at all (api_web.c). */
+Test(static_files, only_paths_outside_the_api_are_static)
+{
+    cr_assert(web_path_is_static("/"));
+    cr_assert(web_path_is_static("/index.html"));
+    cr_assert(web_path_is_static("/js/app.js"));
+    cr_assert(web_path_is_static("/healthz"));
+    cr_assert(web_path_is_static("/apixyz"));
+    const char *api[] = {"/api", "/api/", "/api/v1/nope", "/ws", "/ws/x", "/stream", "/health"};
+    for (size_t i = 0; i < sizeof(api) / sizeof(api[0]); i++)
+        cr_assert(!web_path_is_static(api[i]), "%s is not a static path", api[i]);
 }
