@@ -6,7 +6,7 @@
 import { api, currentSession, newIdempotencyKey } from '../api.js';
 import { CandleChart, INTERVALS, OVERLAYS, fetchIndicator } from '../chart.js';
 import { loadMarket, loadMarkets, replayText } from '../data.js';
-import { cmp, div, fmt, isZero, mul, sub, trim, truncate } from '../decimal.js';
+import { cmp, div, fmt, isZero, mul, stepDecimals, sub, trim, truncate } from '../decimal.js';
 import { ORDER_TYPES, needsPrice, needsStop, validateOrder } from '../orderrules.js';
 import { live } from '../ws.js';
 import { emptyRow, errorText, field, fmtClock, fmtDate, fmtTime, h, messageLine, put, select, signClass } from '../ui.js';
@@ -31,6 +31,10 @@ export function marketPage(main, name) {
   const state = { market: null, interval: localStorage.getItem('coinage.interval') || '1h', overlays: new Set(JSON.parse(localStorage.getItem('coinage.overlays') || '[]')), bids: new Map(), asks: new Map(), ticker: null, balances: new Map() };
   window.__coinage = window.__coinage || {};
   const metrics = window.__coinage;
+  // prices with the tick's decimals and quantities with the lot's: exact, since every price is a
+  // multiple of the tick (fmt only trims zeros; a longer value keeps all its digits)
+  const px = (v) => fmt(v, state.market ? stepDecimals(state.market.tick_size) : 2);
+  const qx = (v) => fmt(v, state.market ? stepDecimals(state.market.lot_size) : 0);
 
   // ---- layout ----
   const title = h('h1', { id: 'market-title' }, name.replace('-', ' / '));
@@ -82,12 +86,12 @@ export function marketPage(main, name) {
     if (!t || !m) return;
     const ch = t.change_percent_24h;
     put(stats,
-      h('div', {}, h('dt', {}, 'Last'), h('dd', { class: 'big', id: 'last-price' }, fmt(displayPrice(t), 2), ' ', h('small', { class: 'muted' }, m.quote), t.last == null ? h('small', { class: 'muted', title: 'No trade on Coinage yet: the replayed reference price' }, ' (ref)') : null)),
+      h('div', {}, h('dt', {}, 'Last'), h('dd', { class: 'big', id: 'last-price' }, px(displayPrice(t)), ' ', h('small', { class: 'muted' }, m.quote), t.last == null ? h('small', { class: 'muted', title: 'No trade on Coinage yet: the replayed reference price' }, ' (ref)') : null)),
       h('div', {}, h('dt', {}, '24h change'), h('dd', { class: signClass(ch) }, ch == null ? '—' : (ch.startsWith('-') ? '' : '+') + fmt(ch, 2) + '%')),
-      h('div', {}, h('dt', {}, '24h high'), h('dd', {}, fmt(t.high_24h, 2))),
-      h('div', {}, h('dt', {}, '24h low'), h('dd', {}, fmt(t.low_24h, 2))),
-      h('div', {}, h('dt', {}, `24h volume (${m.base})`), h('dd', {}, fmt(t.volume_24h, 0))),
-      h('div', {}, h('dt', {}, 'Reference (replayed)'), h('dd', {}, fmt(t.reference_price, 2))));
+      h('div', {}, h('dt', {}, '24h high'), h('dd', {}, px(t.high_24h))),
+      h('div', {}, h('dt', {}, '24h low'), h('dd', {}, px(t.low_24h))),
+      h('div', {}, h('dt', {}, `24h volume (${m.base})`), h('dd', {}, qx(t.volume_24h))),
+      h('div', {}, h('dt', {}, 'Reference (replayed)'), h('dd', {}, px(t.reference_price))));
   }
 
   // ---- chart ----
@@ -182,14 +186,14 @@ export function marketPage(main, name) {
     const bidCum = bids.map(([, q]) => (cum += Number(q)));
     const max = Math.max(askMax, cum) || 1;
     const row = (side, p, q, c) => h('tr', { class: side, dataset: { price: p } },
-      h('td', { class: 'num price' }, h('button', { type: 'button', class: 'link', title: 'Use this price', onclick: () => usePrice(p) }, fmt(p, 2))),
-      h('td', { class: 'num' }, fmt(q, 0)),
+      h('td', { class: 'num price' }, h('button', { type: 'button', class: 'link', title: 'Use this price', onclick: () => usePrice(p) }, px(p))),
+      h('td', { class: 'num' }, qx(q)),
       h('td', { class: 'num depth', style: `--depth:${((c / max) * 100).toFixed(1)}%` }, fmt(sumStr(side, p), 2)));
     put(bookAsks, asks.length ? asks.map(([p, q], i) => row('ask', p, q, askCum[i])).reverse() : emptyRow(3, 'No asks'));
     put(bookBids, bids.length ? bids.map(([p, q], i) => row('bid', p, q, bidCum[i])) : emptyRow(3, 'No bids'));
     if (asks.length && bids.length) {
       const spread = sub(asks[0][0], bids[0][0]);
-      put(spreadRow, h('span', {}, 'Spread '), h('strong', { id: 'spread-value' }, fmt(spread, 2)), ' ', h('span', { class: 'muted' }, percentOf(spread, asks[0][0])));
+      put(spreadRow, h('span', {}, 'Spread '), h('strong', { id: 'spread-value' }, px(spread)), ' ', h('span', { class: 'muted' }, percentOf(spread, asks[0][0])));
     } else {
       put(spreadRow, 'Spread —');
     }
@@ -229,7 +233,7 @@ export function marketPage(main, name) {
   let trades = [];
   function renderTrades() {
     put(tradesBody, trades.length ? trades.slice(0, 30).map((t) => h('tr', { class: t.taker_side === 'buy' ? 'bid' : 'ask' },
-      h('td', { class: 'num price' }, fmt(t.price, 2)), h('td', { class: 'num' }, fmt(t.quantity, 0)), h('td', { class: 'num muted' }, fmtClock(t.ts)))) : emptyRow(3, 'No trades on Coinage yet'));
+      h('td', { class: 'num price' }, px(t.price)), h('td', { class: 'num' }, qx(t.quantity)), h('td', { class: 'num muted' }, fmtClock(t.ts)))) : emptyRow(3, 'No trades on Coinage yet'));
   }
   cleanups.push(live.subscribe({ channel: 'trades', market: name }, (m) => {
     trades = [...m.data.slice().reverse(), ...trades].slice(0, 50);
@@ -321,7 +325,7 @@ export function marketPage(main, name) {
         msg.show('Sending order…');
         try {
           const o = await api('POST', '/orders', { body: v.body, idempotencyKey: newIdempotencyKey('ord') });
-          const filled = o.fills && o.fills.length ? `, ${o.fills.length} fill${o.fills.length > 1 ? 's' : ''} at avg ${fmt(o.average_price, 2)}` : '';
+          const filled = o.fills && o.fills.length ? `, ${o.fills.length} fill${o.fills.length > 1 ? 's' : ''} at avg ${px(o.average_price)}` : '';
           msg.show(`Order #${o.id} ${o.status.replace('_', ' ')}${filled}${o.reason ? ' (' + o.reason.replace(/_/g, ' ') + ')' : ''}.`, o.status === 'rejected' || o.status === 'expired' ? 'error' : 'ok');
           touched = false;
           qty.input.value = '';
@@ -402,11 +406,11 @@ export function marketPage(main, name) {
       h('td', {}, fmtTime(o.created_at)),
       h('td', { class: o.side === 'buy' ? 'up' : 'down' }, o.side),
       h('td', {}, o.type.replace(/_/g, ' ')),
-      h('td', { class: 'num' }, fmt(o.price, 2)),
-      h('td', { class: 'num' }, fmt(o.stop_price, 2)),
-      h('td', { class: 'num' }, fmt(o.quantity, 0)),
-      h('td', { class: 'num' }, fmt(o.filled_quantity, 0)),
-      h('td', { class: 'num' }, fmt(o.average_price, 2)),
+      h('td', { class: 'num' }, px(o.price)),
+      h('td', { class: 'num' }, px(o.stop_price)),
+      h('td', { class: 'num' }, qx(o.quantity)),
+      h('td', { class: 'num' }, qx(o.filled_quantity)),
+      h('td', { class: 'num' }, px(o.average_price)),
       h('td', {}, o.status.replace('_', ' '), o.reason ? h('small', { class: 'muted' }, ' · ' + o.reason.replace(/_/g, ' ')) : null),
       open ? h('td', { class: 'actions' },
         h('button', { type: 'button', class: 'btn small ghost', 'aria-label': `Amend order ${o.id}`, onclick: (e) => amendRow(e.target.closest('tr'), o) }, 'Amend'),
@@ -425,8 +429,8 @@ export function marketPage(main, name) {
         h('td', {}, fmtTime(f.created_at)),
         h('td', { class: f.side === 'buy' ? 'up' : 'down' }, f.side),
         h('td', {}, f.role),
-        h('td', { class: 'num' }, fmt(f.price, 2)),
-        h('td', { class: 'num' }, fmt(f.quantity, 0)),
+        h('td', { class: 'num' }, px(f.price)),
+        h('td', { class: 'num' }, qx(f.quantity)),
         h('td', { class: 'num' }, fmt(f.quote_quantity, 2)),
         h('td', { class: 'num' }, fmt(f.fee, 2), ' ', h('small', { class: 'muted' }, f.fee_asset)),
         h('td', { class: 'num' }, '#' + f.order_id))) : emptyRow(8, 'No fills yet.'))));
@@ -461,7 +465,7 @@ export function marketPage(main, name) {
         }
         try {
           const r = await api('PATCH', `/orders/${o.id}`, { body });
-          ordersMsg.show(`Order #${r.id} amended: ${fmt(r.quantity, 0)} @ ${fmt(r.price, 2)}.`);
+          ordersMsg.show(`Order #${r.id} amended: ${qx(r.quantity)} @ ${px(r.price)}.`);
         } catch (e) {
           ordersMsg.show(`Refused by the server: ${errorText(e)}`, 'error');
         }

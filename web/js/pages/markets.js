@@ -2,7 +2,7 @@
 // sortable by any column, searchable, and what each market replays.
 import { api } from '../api.js';
 import { loadMarkets, replayText } from '../data.js';
-import { cmp, fmt } from '../decimal.js';
+import { cmp, fmt, stepDecimals } from '../decimal.js';
 import { live } from '../ws.js';
 import { emptyRow, errorText, h, messageLine, put, signClass } from '../ui.js';
 
@@ -81,14 +81,14 @@ export function marketsPage(main) {
     }
     put(tbody, rows.map(({ m, t }) => {
       const r = replayText(m);
-      const scale = 2;
+      const scale = stepDecimals(m.tick_size); // prices are multiples of the tick
       return h('tr', { dataset: { market: m.name } },
         h('th', { scope: 'row' }, h('a', { href: '#/market/' + m.name, class: 'mkt' }, m.base, h('span', { class: 'muted' }, ' / ' + m.quote))),
         h('td', { class: 'num price', 'data-col': 'last' }, fmt(displayPrice(t), scale), t.last == null && t.reference_price ? h('small', { class: 'muted', title: 'No trade on Coinage yet: the replayed reference price' }, ' ref') : null),
         h('td', { class: 'num ' + signClass(t.change_percent_24h), 'data-col': 'change' }, t.change_percent_24h == null ? '—' : (t.change_percent_24h.startsWith('-') ? '' : '+') + fmt(t.change_percent_24h, 2) + '%'),
         h('td', { class: 'num' }, fmt(t.high_24h, scale)),
         h('td', { class: 'num' }, fmt(t.low_24h, scale)),
-        h('td', { class: 'num' }, fmt(t.volume_24h, 0)),
+        h('td', { class: 'num' }, fmt(t.volume_24h, stepDecimals(m.lot_size))),
         h('td', { class: 'num' }, fmt(t.quote_volume_24h, 2)),
         h('td', { class: 'num bid' }, fmt(t.bid, scale)),
         h('td', { class: 'num ask' }, fmt(t.ask, scale)),
