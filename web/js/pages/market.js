@@ -131,14 +131,20 @@ export function marketPage(main, name) {
       metrics.chartRender = { candles: r.data.length, ms, interval: state.interval };
       chartEl.dataset.candles = String(r.data.length);
       chartMsg.show(r.data.length ? '' : `No ${state.interval} candles yet: they form from trades on Coinage. Try 1h or 1d for the imported history.`);
-      put(chartNote, candleSources(r.data));
+      const baseNote = candleSources(r.data);
+      let liveNew = 0;
+      put(chartNote, baseNote);
       for (const k of state.overlays) loadOverlay(k);
       candleUnsub = live.subscribe({ channel: 'candles', market: name, interval: state.interval }, (m) => {
         if (!chart || gen !== chartGen) return;
         const isNew = chart.update(m.data);
         chartEl.dataset.candles = String(chart.count);
         metrics.liveCandles = (metrics.liveCandles || 0) + 1;
-        if (isNew) for (const k of state.overlays) loadOverlay(k);
+        if (isNew) {
+          liveNew++;
+          put(chartNote, `${baseNote}${baseNote ? ' · ' : ''}${liveNew} new live candle${liveNew > 1 ? 's' : ''} from trades on Coinage`);
+          for (const k of state.overlays) loadOverlay(k);
+        }
       });
     } catch (e) {
       chartMsg.show(errorText(e), 'error');
