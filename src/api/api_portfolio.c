@@ -81,6 +81,22 @@ static int64_t price_of_candle_before(struct pf_worker *w, int market, const cha
     return p;
 }
 
+/* One side of a fill row (columns of load_user's query); fee_col: 12 taker, 13 maker. */
+static struct pf_event trade_event(struct db_stmt *st, int64_t ts, uint64_t entry, bool buy,
+                                   uint32_t base, int fee_col)
+{
+    struct pf_event e = {0};
+    e.ts = ts;
+    e.entry_id = entry;
+    e.kind = buy ? PF_BUY : PF_SELL;
+    e.asset = base;
+    e.quantity = db_col_int64(st, 7);
+    e.notional = db_col_int64(st, 8);
+    e.fee = db_col_int64(st, fee_col);
+    e.price = db_col_int64(st, 6);
+    return e;
+}
+
 /* Read journal entries newer than u->last_entry into u->ev and fold them into u->state. */
 static enum cg_err load_user(struct pf_worker *w, struct pf_user *u, const struct pf_job *j)
 {
@@ -131,7 +147,6 @@ static enum cg_err load_user(struct pf_worker *w, struct pf_user *u, const struc
         } else if (!strcmp(kind, "trade") && !db_col_is_null(st, 5)) {
             int m;
             bool taker_buy;
-            int64_t qty = db_col_int64(st, 7);
             if (entry == last_trade_entry)
                 continue; /* the entry's second posting for this user */
             last_trade_entry = entry;
@@ -143,23 +158,9 @@ static enum cg_err load_user(struct pf_worker *w, struct pf_user *u, const struc
             }
             taker_buy = !strcmp(db_col_text(st, 9), "buy");
             if ((uint64_t)db_col_int64(st, 10) == u->user_id)
-                ev[nev++] = (struct pf_event){ts,
-                                              entry,
-                                              taker_buy ? PF_BUY : PF_SELL,
-                                              cfg->markets[m].base,
-                                              qty,
-                                              db_col_int64(st, 8),
-                                              db_col_int64(st, 12),
-                                              db_col_int64(st, 6)};
+                ev[nev++] = trade_event(st, ts, entry, taker_buy, cfg->markets[m].base, 12);
             if ((uint64_t)db_col_int64(st, 11) == u->user_id)
-                ev[nev++] = (struct pf_event){ts,
-                                              entry,
-                                              taker_buy ? PF_SELL : PF_BUY,
-                                              cfg->markets[m].base,
-                                              qty,
-                                              db_col_int64(st, 8),
-                                              db_col_int64(st, 13),
-                                              db_col_int64(st, 6)};
+                ev[nev++] = trade_event(st, ts, entry, !taker_buy, cfg->markets[m].base, 13);
             /* a self-trade (both sides) is applied buy first so the sell finds the units */
             if (nev == 2 && ev[0].kind == PF_SELL) {
                 struct pf_event t = ev[0];
@@ -637,22 +638,105 @@ static json_t *time_or_null(int64_t ms, bool ok)
     return ok ? json_integer(ms) : json_null();
 }
 
+/* Exposure by asset at live prices, from the folded state (the overview's figures), with a
+ * concentration warning for each asset above the limit. Returns the live equity. */
+static int64_t exposure(const struct pf_worker *w, const struct pf_job *j, const struct pf_user *u,
+                        json_t *out, json_t *warnings)
+{
+    int64_t mv[PF_MAX_ASSETS] = {0};
+    int64_t eq = u->state.pos[w->assets.cash].quantity;
+    for (uint32_t a = 0; a < w->assets.n; a++) {
+        if (a == w->assets.cash || !j->has_live[a])
+            continue;
+        mv[a] = pf_value(u->state.pos[a].quantity, j->live[a], w->assets.scale[a]);
+        eq += mv[a];
+    }
+    for (uint32_t a = 0; a < w->assets.n; a++) {
+        double share;
+        char msg[160];
+        if (a == w->assets.cash || mv[a] == 0)
+            continue;
+        share = eq > 0 ? (double)mv[a] / (double)eq : 0.0;
+        json_array_append_new(out, json_pack("{s:s,s:o,s:f}", "asset", sym(w, a), "value",
+                                             money(w, mv[a]), "share", share));
+        if (share <= j->concentration_limit)
+            continue;
+        snprintf(msg, sizeof(msg), "%s is %.1f%% of equity, above the %.1f%% limit", sym(w, a),
+                 share * 100.0, j->concentration_limit * 100.0);
+        json_array_append_new(warnings, json_pack("{s:s,s:s,s:f,s:f,s:s}", "code", "concentration",
+                                                  "asset", sym(w, a), "share", share, "limit",
+                                                  j->concentration_limit, "message", msg));
+    }
+    return eq;
+}
+
+static json_t *risk_doc(const struct pf_worker *w, const struct pf_job *j, const struct pf_user *u,
+                        int64_t start, const struct risk_report *rep)
+{
+    const struct risk_drawdown *dd = &rep->drawdown;
+    json_t *expo = json_array();
+    json_t *warnings = json_array();
+    json_t *vars = json_array();
+    int64_t equity = exposure(w, j, u, expo, warnings);
+    json_t *doc = json_object();
+    json_array_append_new(vars, var_entry("historical", "0.95", rep->hist_var95, rep->hist_cvar95,
+                                          equity, w, j->res_name));
+    json_array_append_new(vars, var_entry("historical", "0.99", rep->hist_var99, rep->hist_cvar99,
+                                          equity, w, j->res_name));
+    json_array_append_new(vars, var_entry("parametric", "0.95", rep->param_var95, rep->param_cvar95,
+                                          equity, w, j->res_name));
+    json_array_append_new(vars, var_entry("parametric", "0.99", rep->param_var99, rep->param_cvar99,
+                                          equity, w, j->res_name));
+    json_object_set_new(doc, "range", json_string(j->range));
+    json_object_set_new(doc, "start", json_integer(start));
+    json_object_set_new(doc, "end", json_integer(j->end));
+    json_object_set_new(doc, "resolution", json_string(j->res_name));
+    json_object_set_new(doc, "returns", json_integer((json_int_t)rep->n));
+    json_object_set_new(doc, "equity", money(w, equity));
+    json_object_set_new(doc, "value_at_risk", vars);
+    json_object_set_new(doc, "mean_return", num_or_null(rep->mean));
+    json_object_set_new(doc, "stdev", num_or_null(rep->stdev));
+    json_object_set_new(doc, "volatility", num_or_null(rep->volatility));
+    json_object_set_new(doc, "annual_return", num_or_null(rep->annual_return));
+    json_object_set_new(doc, "risk_free_rate", json_real(j->risk_free_rate));
+    json_object_set_new(doc, "sharpe", num_or_null(rep->sharpe));
+    json_object_set_new(doc, "sortino", num_or_null(rep->sortino));
+    json_object_set_new(doc, "calmar", num_or_null(rep->calmar));
+    json_object_set_new(doc, "max_drawdown",
+                        json_pack("{s:f,s:o,s:o,s:o}", "depth", dd->depth, "start",
+                                  time_or_null(dd->start, dd->depth < 0), "trough",
+                                  time_or_null(dd->trough, dd->depth < 0), "recovery",
+                                  time_or_null(dd->recovery, dd->depth < 0 && dd->recovered)));
+    json_object_set_new(doc, "exposure", expo);
+    json_object_set_new(doc, "concentration_limit", json_real(j->concentration_limit));
+    json_object_set_new(doc, "warnings", warnings);
+    return doc;
+}
+
+/*
+ * Risk over the grid's TWR period returns. The returns start at the last point before money
+ * arrived (its index is 1), so the first return is the piece from the first deposit to the next
+ * grid point; the periods before it have no money and no return.
+ */
 static json_t *risk(struct pf_worker *w, const struct pf_job *j, const struct pf_user *u,
                     enum cg_err *err)
 {
     struct price_ctx px;
     struct walk_out wo;
+    struct risk_report rep;
     int64_t start = j->start_default ? first_activity(u, j) : j->start;
     json_t *doc = NULL;
     double *r = NULL;
     double *idx = NULL;
+    size_t n = 0;
+    size_t first = 0;
+
     if (start >= j->end)
         start = j->end - j->res_ms;
+    memset(&wo, 0, sizeof(wo));
     *err = price_ctx_load(w, j, u, &px, -1);
     if (*err == CG_OK)
         *err = do_walk(w, j, u, &px, start, true, &wo);
-    else
-        memset(&wo, 0, sizeof(wo));
     if (*err == CG_OK) {
         r = malloc(wo.n * sizeof(*r));
         idx = malloc(wo.n * sizeof(*idx));
@@ -660,88 +744,17 @@ static json_t *risk(struct pf_worker *w, const struct pf_job *j, const struct pf
             *err = CG_ENOMEM;
     }
     if (*err == CG_OK) {
-        struct risk_report rep;
-        size_t n = 0;
-        size_t first = 0;
-        int64_t equity = wo.pts[wo.n - 1].equity;
-        double ppy = (double)(365LL * DAY_MS) / (double)j->res_ms;
-        int64_t mv[PF_MAX_ASSETS] = {0};
-        json_t *exposure = json_array();
-        json_t *warnings = json_array();
-        json_t *vars = json_array();
-        const struct risk_drawdown *dd = &rep.drawdown;
-        /* returns start once something is invested: before that the index is flat at 1 */
-        while (first + 1 < wo.n && wo.pts[first].equity == 0)
+        while (first + 1 < wo.n && wo.pts[first + 1].equity == 0)
             first++;
         for (size_t i = first; i < wo.n; i++)
             idx[i - first] = wo.pts[i].twr_index;
         for (size_t i = first + 1; i < wo.n; i++)
             r[n++] = wo.pts[i].twr_index / wo.pts[i - 1].twr_index - 1.0;
-        *err = risk_compute(r, n, idx, wo.times + first, ppy, j->risk_free_rate, &rep);
-        if (*err == CG_OK) {
-            /* exposure at live prices, from the folded state (the same figures as the
-             * overview) */
-            int64_t live_eq = u->state.pos[w->assets.cash].quantity;
-            for (uint32_t a = 0; a < w->assets.n; a++) {
-                if (a == w->assets.cash || !j->has_live[a])
-                    continue;
-                mv[a] = pf_value(u->state.pos[a].quantity, j->live[a], w->assets.scale[a]);
-                live_eq += mv[a];
-            }
-            for (uint32_t a = 0; a < w->assets.n; a++) {
-                double share;
-                if (a == w->assets.cash || mv[a] == 0)
-                    continue;
-                share = live_eq > 0 ? (double)mv[a] / (double)live_eq : 0.0;
-                json_array_append_new(exposure,
-                                      json_pack("{s:s,s:o,s:f}", "asset", sym(w, a), "value",
-                                                money(w, mv[a]), "share", share));
-                if (share > j->concentration_limit) {
-                    char msg[160];
-                    snprintf(msg, sizeof(msg), "%s is %.1f%% of equity, above the %.1f%% limit",
-                             sym(w, a), share * 100.0, j->concentration_limit * 100.0);
-                    json_array_append_new(
-                        warnings, json_pack("{s:s,s:s,s:f,s:f,s:s}", "code", "concentration",
-                                            "asset", sym(w, a), "share", share, "limit",
-                                            j->concentration_limit, "message", msg));
-                }
-            }
-            equity = live_eq;
-            json_array_append_new(vars, var_entry("historical", "0.95", rep.hist_var95,
-                                                  rep.hist_cvar95, equity, w, j->res_name));
-            json_array_append_new(vars, var_entry("historical", "0.99", rep.hist_var99,
-                                                  rep.hist_cvar99, equity, w, j->res_name));
-            json_array_append_new(vars, var_entry("parametric", "0.95", rep.param_var95,
-                                                  rep.param_cvar95, equity, w, j->res_name));
-            json_array_append_new(vars, var_entry("parametric", "0.99", rep.param_var99,
-                                                  rep.param_cvar99, equity, w, j->res_name));
-            doc = json_object();
-            json_object_set_new(doc, "range", json_string(j->range));
-            json_object_set_new(doc, "start", json_integer(start));
-            json_object_set_new(doc, "end", json_integer(j->end));
-            json_object_set_new(doc, "resolution", json_string(j->res_name));
-            json_object_set_new(doc, "returns", json_integer((json_int_t)n));
-            json_object_set_new(doc, "equity", money(w, equity));
-            json_object_set_new(doc, "value_at_risk", vars);
-            json_object_set_new(doc, "mean_return", num_or_null(rep.mean));
-            json_object_set_new(doc, "stdev", num_or_null(rep.stdev));
-            json_object_set_new(doc, "volatility", num_or_null(rep.volatility));
-            json_object_set_new(doc, "annual_return", num_or_null(rep.annual_return));
-            json_object_set_new(doc, "risk_free_rate", json_real(j->risk_free_rate));
-            json_object_set_new(doc, "sharpe", num_or_null(rep.sharpe));
-            json_object_set_new(doc, "sortino", num_or_null(rep.sortino));
-            json_object_set_new(doc, "calmar", num_or_null(rep.calmar));
-            json_object_set_new(
-                doc, "max_drawdown",
-                json_pack("{s:f,s:o,s:o,s:o}", "depth", dd->depth, "start",
-                          time_or_null(dd->start, dd->depth < 0), "trough",
-                          time_or_null(dd->trough, dd->depth < 0), "recovery",
-                          time_or_null(dd->recovery, dd->depth < 0 && dd->recovered)));
-            json_object_set_new(doc, "exposure", exposure);
-            json_object_set_new(doc, "concentration_limit", json_real(j->concentration_limit));
-            json_object_set_new(doc, "warnings", warnings);
-        }
+        *err = risk_compute(r, n, idx, wo.times + first,
+                            (double)(365LL * DAY_MS) / (double)j->res_ms, j->risk_free_rate, &rep);
     }
+    if (*err == CG_OK)
+        doc = risk_doc(w, j, u, start, &rep);
     free(r);
     free(idx);
     walk_out_free(&wo);

@@ -7,7 +7,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
-import { startServer, api, newUser, deposit, minor, balances } from './helpers.mjs';
+import { startServer, api, newUser, deposit, minor, balances, BIN } from './helpers.mjs';
 
 const TARGET_FILLS = Number(process.env.PF_PERF_FILLS || 10000);
 const CONCURRENCY = 48;
@@ -97,7 +97,7 @@ describe(`portfolio with ${TARGET_FILLS}+ fills`, () => {
     const hist = await timed('/api/v1/portfolio/history?resolution=1h');
     const perf = await timed('/api/v1/portfolio/performance?range=MAX');
     const risk = await timed('/api/v1/risk?resolution=1h');
-    console.log(`perf: ${fills} fills, server built with ASan/UBSan (make test), round trip over loopback from node:`);
+    console.log(`perf: ${fills} fills, server ${BIN} (build/debug = ASan/UBSan), replay at real speed, 2 shared cores; round trip over loopback from node fetch:`);
     console.log(`perf:   cold overview ${coldMs.toFixed(1)} ms; /health during it: ${health.length} answers, max ${Math.max(...health).toFixed(1)} ms`);
     console.log(`perf:   warm overview p50 ${pct(warm, 50).toFixed(2)} ms, p99 ${pct(warm, 99).toFixed(2)} ms (200 requests)`);
     console.log(`perf:   history 1h ${hist} ms, performance MAX ${perf} ms, risk 1h ${risk} ms`);
