@@ -225,7 +225,7 @@ static void parse_query(struct req *r, struct lws *wsi)
     for (int i = 0; i < API_MAX_QUERY; i++) {
         int n = lws_hdr_copy_fragment(wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i);
         char *eq;
-        if (n <= 0)
+        if (n < 0) /* no such fragment; an empty one ("a=1&&b=2") is skipped below */
             break;
         eq = strchr(frag, '=');
         if (!eq)

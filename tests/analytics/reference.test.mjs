@@ -1,5 +1,5 @@
 // Reference check: Coinage's C indicators (src/analytics/indicators.c, run by the ind_ref driver
-// on the shipped real Binance 1h klines of all 8 coins) against the npm package
+// on the shipped real Binance 1h and 1d klines of all 8 coins) against the npm package
 // technicalindicators 3.1.0 (pinned in package.json / package-lock.json).
 //
 // Tolerance: |coinage - reference| <= 1e-9 * max(|coinage|, |reference|, scale), after the
@@ -78,14 +78,16 @@ function pad(n, arr) {
   return out.concat(arr);
 }
 
-for (const [coin, qtyScale] of COINS) {
-  test(`indicators match technicalindicators on ${coin}USDT 1h`, (t) => {
-    const file = path.join(ROOT, 'data', 'klines', '1h', `${coin}USDT_1h.csv.gz`);
+const SETS = [['1h', 20000], ['1d', 1000]]; // interval, fewest bars expected in each shipped file
+
+for (const [interval, minBars] of SETS) for (const [coin, qtyScale] of COINS) {
+  test(`indicators match technicalindicators on ${coin}USDT ${interval}`, (t) => {
+    const file = path.join(ROOT, 'data', 'klines', interval, `${coin}USDT_${interval}.csv.gz`);
     assert.ok(fs.existsSync(BIN), `driver ${BIN} missing: run make test-analytics`);
     const doc = JSON.parse(execFileSync(BIN, [file, '8', String(qtyScale), ...SPECS],
       { maxBuffer: 1 << 30 }).toString());
     const { n, high, low, close, volume } = doc;
-    assert.ok(n > 20000, `${coin}: ${n} bars`);
+    assert.ok(n > minBars, `${coin} ${interval}: ${n} bars`);
     const stats = { max: 0 };
     let total = 0;
     const px = (i) => Math.abs(close[i]);
@@ -210,8 +212,8 @@ for (const [coin, qtyScale] of COINS) {
           assert.fail(`no reference for ${name}`);
       }
     }
-    assert.ok(total > SPECS.length * 20000, `${coin}: only ${total} values compared`);
-    t.diagnostic(`${coin}USDT: ${n} bars, ${total} values compared, max relative difference ` +
+    assert.ok(total > SPECS.length * minBars, `${coin}: only ${total} values compared`);
+    t.diagnostic(`${coin}USDT ${interval}: ${n} bars, ${total} values compared, max relative difference ` +
       `${stats.max.toExponential(2)} (tolerance ${TOL})`);
   });
 }

@@ -86,6 +86,12 @@ describe('analytics API', () => {
         for (const c of cols) assert.ok(p[c] === null || Number.isFinite(p[c]), `${name}.${c}`);
       });
     }
+    // an empty query fragment ("&&") does not hide the parameters after it
+    const amp = await ind(srv, 'BTC-USDT', `name=sma&&interval=1d&&period=5&limit=3&end=${end}`);
+    assert.equal(amp.interval, '1d');
+    assert.deepEqual(amp.params, { period: 5 });
+    assert.equal(amp.points.length, 3);
+    assert.equal(amp.points[2].time, end);
     const bb = await ind(srv, 'BTC-USDT', 'name=bbands&interval=1d&limit=5');
     for (const p of bb.points) assert.ok(p.lower < p.middle && p.middle < p.upper);
     const st = await ind(srv, 'BTC-USDT', 'name=stoch&interval=1h&period=5&limit=5');
