@@ -55,12 +55,14 @@ $(OUT)/tests/%: tests/unit/%.c $(OUT)/libcoinage.a
 debug:
 	$(MAKE) MODE=debug build/debug/coinage
 
-# Every test, with sanitizers: unit tests (Criterion), then the API tests against a real server.
+# Every test, with sanitizers: unit tests (Criterion), then the API tests against a real server,
+# then the web dashboard in a real browser.
 test:
 	$(MAKE) MODE=debug build/debug/coinage test-unit
 	$(MAKE) MODE=debug test-analytics
 	$(MAKE) MODE=debug test-api
 	$(MAKE) MODE=debug test-compat
+	$(MAKE) MODE=debug test-web
 
 test-unit: $(UNIT_BIN)
 	@set -e; fail=0; for t in $(UNIT_BIN); do echo "== $$t"; $$t --jobs 2 || fail=1; done; exit $$fail
@@ -154,6 +156,27 @@ $(OUT)/bench/bench_analytics: bench/bench_analytics.c $(OUT)/libcoinage.a
 bench-analytics:
 	$(MAKE) MODE=release build/bench/bench_analytics
 	./build/bench/bench_analytics "$(CC) $(OPT)" "$$(git rev-parse --short HEAD)$$(git diff --quiet HEAD -- src || echo '+dirty')"
+
+# ---- web dashboard (issue 7) ----
+# `make` vendors the pinned chart library (web/package-lock.json) into web/vendor/, which coinage
+# serves with the rest of web/ (no Node at run time). `make test-web` drives the dashboard in
+# Debian's chromium (tests/web, playwright-core) against a sanitizer build.
+WEB_VENDOR := web/vendor/lightweight-charts.standalone.production.js
+.PHONY: web-vendor test-web
+all: $(WEB_VENDOR)
+run: $(WEB_VENDOR)
+web-vendor: $(WEB_VENDOR)
+
+$(WEB_VENDOR): web/package.json web/package-lock.json
+	sh scripts/npm-deps.sh web
+	@mkdir -p web/vendor
+	cp web/node_modules/lightweight-charts/dist/lightweight-charts.standalone.production.js $@
+
+test-web: $(OUT)/coinage $(WEB_VENDOR)
+	sh scripts/npm-deps.sh tests/api
+	sh scripts/npm-deps.sh tests/web
+	cd tests/web && COINAGE_BIN=$(CURDIR)/$(OUT)/coinage node --test --test-concurrency=1 *.test.mjs
+
 # Portfolio (issue 6): the 10k-fill snapshot measurement against the optimised build.
 .PHONY: bench-portfolio
 bench-portfolio: build/coinage

@@ -3,7 +3,8 @@
 # package-lock.json) into its node_modules with `npm ci`, but only when node_modules is missing or the
 # lockfile (or package.json) is newer than the last install. Otherwise prints one line and does nothing.
 # Usage: sh scripts/npm-deps.sh [DIR]   (DIR defaults to tests/api; `make test-compat` passes
-# tests/compat, which pins the npm ccxt package; `make test-analytics` passes tests/analytics)
+# tests/compat (the npm ccxt package), `make test-analytics` tests/analytics, `make test-web`
+# tests/web, and `make` web/ for the vendored chart library)
 set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)

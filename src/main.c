@@ -18,6 +18,7 @@ struct opts {
     int port;
     char data_dir[512];
     char config[512];
+    char web_dir[1024];
     int64_t speed_milli;
     char email[256];
     char password[160];
@@ -45,6 +46,8 @@ static const char usage[] =
     "  --replay-speed S    market replay speed factor, e.g. 1, 10, 0.5 (COINAGE_REPLAY_SPEED,\n"
     "                      default 1 = real time)\n"
     "  --config F          markets and assets (COINAGE_CONFIG, default config/markets.json)\n"
+    "  --web-dir D         web dashboard files served at / (COINAGE_WEB_DIR, default ./web;\n"
+    "                      run `make` first: it vendors the chart library into D/vendor)\n"
     "  COINAGE_AUTH_RATE   sign-up/log-in attempts per minute per IP (default 30)\n"
     "\n"
     "The store is SQLite at <data-dir>/coinage.db (WAL, synchronous=FULL). Every acknowledged\n"
@@ -68,6 +71,7 @@ static void env_defaults(struct opts *o)
     snprintf(o->data_dir, sizeof(o->data_dir), "%s", (v = getenv("COINAGE_DATA_DIR")) ? v : "var");
     snprintf(o->config, sizeof(o->config), "%s",
              (v = getenv("COINAGE_CONFIG")) ? v : "config/markets.json");
+    snprintf(o->web_dir, sizeof(o->web_dir), "%s", (v = getenv("COINAGE_WEB_DIR")) ? v : "web");
     o->speed_milli = 1000;
     if ((v = getenv("COINAGE_REPLAY_SPEED")) && parse_speed(v, &o->speed_milli) != CG_OK)
         fprintf(stderr, "coinage: ignoring bad COINAGE_REPLAY_SPEED=%s\n", v);
@@ -78,17 +82,13 @@ static void env_defaults(struct opts *o)
 
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
-    static const struct option longopts[] = {{"host", required_argument, NULL, 'h'},
-                                             {"port", required_argument, NULL, 'p'},
-                                             {"data-dir", required_argument, NULL, 'd'},
-                                             {"replay-speed", required_argument, NULL, 's'},
-                                             {"config", required_argument, NULL, 'c'},
-                                             {"email", required_argument, NULL, 'e'},
-                                             {"password", required_argument, NULL, 'w'},
-                                             {"admin", no_argument, NULL, 'a'},
-                                             {"role", required_argument, NULL, 'r'},
-                                             {"help", no_argument, NULL, 'H'},
-                                             {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {
+        {"host", required_argument, NULL, 'h'},     {"port", required_argument, NULL, 'p'},
+        {"data-dir", required_argument, NULL, 'd'}, {"replay-speed", required_argument, NULL, 's'},
+        {"config", required_argument, NULL, 'c'},   {"web-dir", required_argument, NULL, 'W'},
+        {"email", required_argument, NULL, 'e'},    {"password", required_argument, NULL, 'w'},
+        {"admin", no_argument, NULL, 'a'},          {"role", required_argument, NULL, 'r'},
+        {"help", no_argument, NULL, 'H'},           {NULL, 0, NULL, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -110,6 +110,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
             break;
         case 'c':
             snprintf(o->config, sizeof(o->config), "%s", optarg);
+            break;
+        case 'W':
+            snprintf(o->web_dir, sizeof(o->web_dir), "%s", optarg);
             break;
         case 'e':
             snprintf(o->email, sizeof(o->email), "%s", optarg);
@@ -287,6 +290,17 @@ static int cmd_serve(const struct opts *o)
     app.started_at = clock_now_ms();
     app.auth_rate_per_min = getenv("COINAGE_AUTH_RATE") ? atoi(getenv("COINAGE_AUTH_RATE")) : 30;
     snprintf(app.db_path, sizeof(app.db_path), "%s", path);
+    if (access(o->web_dir, R_OK | X_OK) == 0) {
+        char chart_js[1200];
+        snprintf(app.web_dir, sizeof(app.web_dir), "%s", o->web_dir);
+        snprintf(chart_js, sizeof(chart_js),
+                 "%s/vendor/lightweight-charts.standalone.production.js", o->web_dir);
+        if (access(chart_js, R_OK) != 0)
+            log_warn("web: %s missing (run `make`): the dashboard's charts will not load",
+                     chart_js);
+    } else {
+        log_warn("web: dashboard directory %s not found: / is not served", o->web_dir);
+    }
     pthread_mutex_init(&app.cmu, NULL);
     app.eng = engine_new(&cfg);
     app.md = mdata_new(&cfg);

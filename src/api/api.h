@@ -67,6 +67,7 @@ struct app {
     struct auth_job *jhead, *jtail;
     bool wrunning;
     struct db *wdb;
+    char web_dir[1024]; /* web dashboard root (static files); "" = not served */
     /* analytics (api_analytics.c, api_coins.c) */
     struct an_worker *analytics;
     struct coins *coins;
@@ -98,6 +99,7 @@ struct req {
     bool qraw_truncated;
     bool key_auth;     /* authenticated by API key (claims set) */
     uint32_t key_perm; /* APIKEY_PERM_* of that key */
+    char if_none_match[128]; /* If-None-Match request header (static files), "" if absent */
 };
 
 /* Network thread: rewrite a pending request's completion (status, malloc'ed body) before it is
@@ -115,6 +117,12 @@ struct resp {
     int mbx_weight;                    /* > 0: send X-MBX-USED-WEIGHT(-1M) with this value */
     int mbx_orders_10s, mbx_orders_1d; /* > 0: X-MBX-ORDER-COUNT-10S / -1D */
     int retry_after;                   /* > 0: send Retry-After (seconds) */
+    /* non-JSON responses (static files): when content_type is set, body holds body_len raw
+     * bytes and is sent with this type, cache_control (NULL = no-store) and etag ("" = none) */
+    const char *content_type;
+    const char *cache_control;
+    size_t body_len;
+    char etag[48];
 };
 
 /* ---- server.c ---- */
@@ -202,6 +210,12 @@ void h_trades(struct req *r, struct resp *out);
 void h_candles(struct req *r, struct resp *out);
 void h_admin_invariants(struct req *r, struct resp *out);
 
+/* ---- api_web.c: the web dashboard's static files (see static.h) ---- */
+/* true if a GET of this path that matched no API route is a static file request (not under
+ * /api/, /ws, /stream, /health). */
+bool web_path_is_static(const char *path);
+/* GET /, GET /<file>: serve from app->web_dir; 404 route_not_found when absent. */
+void h_static(struct req *r, struct resp *out);
 /* ---- analytics: indicators, market statistics (api_analytics.c), listings (api_coins.c) ---- */
 void h_indicators(struct req *r, struct resp *out);
 void h_stats_volatility(struct req *r, struct resp *out);
@@ -220,6 +234,7 @@ enum cg_err api_analytics_start(struct app *app, const char *root)
     __attribute__((warn_unused_result));
 /* Stop and join the worker (queued jobs are dropped), free the metadata. Safe if not started. */
 void api_analytics_stop(struct app *app);
+
 /* ---- portfolio, risk and watchlists (api_portfolio.c, api_watchlists.c; issue 6) ----
  * Answered on the portfolio worker thread (its own db connection), see api/pf_worker.h. */
 void h_portfolio(struct req *r, struct resp *out);

@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,6 +39,9 @@ struct pss {
     int mbx_weight;
     int mbx_orders_10s, mbx_orders_1d;
     int retry_after;
+    char ctype[64]; /* "" = application/json */
+    char cache[32]; /* "" = no-store */
+    char etag[48];  /* "" = none */
     /* ws */
     struct ws_client *ws;
     struct bws_client *bws; /* Binance-compatible streams (/ws/..., /stream) */
@@ -118,11 +122,11 @@ static void http_reset(struct pss *p)
     p->finish = NULL;
     p->finish_arg = 0;
     p->mbx_weight = p->retry_after = p->mbx_orders_10s = p->mbx_orders_1d = 0;
+    p->ctype[0] = p->cache[0] = p->etag[0] = '\0';
 }
 
-static void set_response(struct pss *p, int status, const char *body, bool replayed)
+static void set_response_n(struct pss *p, int status, const char *body, size_t len, bool replayed)
 {
-    size_t len = body ? strlen(body) : 0;
     free(p->out);
     p->out = malloc(LWS_PRE + len + 1);
     if (!p->out)
@@ -133,6 +137,20 @@ static void set_response(struct pss *p, int status, const char *body, bool repla
     p->replayed = replayed;
     p->ready = true;
     lws_callback_on_writable(p->wsi);
+}
+
+static void set_response(struct pss *p, int status, const char *body, bool replayed)
+{
+    set_response_n(p, status, body, body ? strlen(body) : 0, replayed);
+}
+
+/* a non-JSON response (static file): type, caching and validator from out */
+static void set_response_raw(struct pss *p, const struct resp *out)
+{
+    snprintf(p->ctype, sizeof(p->ctype), "%s", out->content_type);
+    snprintf(p->cache, sizeof(p->cache), "%s", out->cache_control ? out->cache_control : "");
+    snprintf(p->etag, sizeof(p->etag), "%s", out->etag);
+    set_response_n(p, out->status, out->body, out->body ? out->body_len : 0, false);
 }
 
 struct route {
@@ -303,6 +321,9 @@ static void dispatch(struct app *app, struct pss *p)
     parse_query(r, p->wsi);
     if (lws_hdr_custom_copy(p->wsi, r->apikey, sizeof(r->apikey), "x-mbx-apikey:", 13) < 0)
         r->apikey[0] = '\0';
+    if (lws_hdr_copy(p->wsi, r->if_none_match, sizeof(r->if_none_match),
+                     WSI_TOKEN_HTTP_IF_NONE_MATCH) < 0)
+        r->if_none_match[0] = '\0';
 
     if (p->too_large) {
         resp_error(&out, CG_ETOOLARGE, NULL);
@@ -319,6 +340,9 @@ static void dispatch(struct app *app, struct pss *p)
         if (found) {
             r->param = r->param_buf;
             found->fn(r, &out);
+        } else if (!path_known && p->method == HM_GET && web_path_is_static(p->path)) {
+            /* web dashboard (api_web.c) */
+            h_static(r, &out);
         } else {
             resp_error(&out, path_known ? CG_EMETHOD : CG_EROUTE, NULL);
         }
@@ -331,6 +355,9 @@ static void dispatch(struct app *app, struct pss *p)
     p->retry_after = out.retry_after;
     if (out.pending) {
         pending_add(p);
+    } else if (out.content_type) {
+        set_response_raw(p, &out);
+        free(out.body);
     } else {
         set_response(p, out.status, out.body, out.replayed);
         free(out.body);
@@ -371,11 +398,22 @@ static int write_response(struct pss *p)
     unsigned char *ptr = start;
     unsigned char *end = hdr + sizeof(hdr) - 1;
 
-    if (lws_add_http_common_headers(p->wsi, (unsigned int)p->status, "application/json", p->out_len,
-                                    &ptr, end))
+    const char *ctype = p->ctype[0] ? p->ctype : "application/json";
+    const char *cache = p->cache[0] ? p->cache : "no-store";
+
+    if (lws_add_http_common_headers(p->wsi, (unsigned int)p->status, ctype, p->out_len, &ptr, end))
         return -1;
     if (lws_add_http_header_by_name(p->wsi, (const unsigned char *)"cache-control:",
-                                    (const unsigned char *)"no-store", 8, &ptr, end))
+                                    (const unsigned char *)cache, (int)strlen(cache), &ptr, end))
+        return -1;
+    /* static files: browsers must not guess another type than the one sent */
+    if (p->ctype[0] &&
+        lws_add_http_header_by_name(p->wsi, (const unsigned char *)"x-content-type-options:",
+                                    (const unsigned char *)"nosniff", 7, &ptr, end))
+        return -1;
+    if (p->etag[0] && lws_add_http_header_by_name(
+                          p->wsi, (const unsigned char *)"etag:", (const unsigned char *)p->etag,
+                          (int)strlen(p->etag), &ptr, end))
         return -1;
     if (p->replayed &&
         lws_add_http_header_by_name(p->wsi, (const unsigned char *)"idempotent-replayed:",
