@@ -1,7 +1,7 @@
 # Coinage build. `make` -> build/coinage (optimised); `make debug` -> build/debug/coinage with
 # ASan/UBSan; `make test` -> sanitizer build + every test; `make run` -> setup + serve.
 CC      ?= cc
-PKGS    := libwebsockets jansson libsodium libjwt sqlite3 zlib
+PKGS    := libwebsockets jansson libsodium libjwt sqlite3 zlib libpq
 WARN    := -Wall -Wextra -Werror -Wshadow -Wvla -Wformat=2
 COMMON  := -std=gnu11 $(WARN) -Isrc -MMD -MP -D_GNU_SOURCE
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
