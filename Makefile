@@ -67,6 +67,41 @@ test-api: $(OUT)/coinage
 	sh scripts/npm-deps.sh
 	cd tests/api && COINAGE_BIN=$(CURDIR)/$(OUT)/coinage node --test *.test.mjs
 
+# Long suites: the engine against its reference on 100M random commands (release build; about
+# 10-15 min on 2 cores), then the 20-trial crash harness. A failing seed replays with REF_SEED.
+.PHONY: test-long
+test-long: build/tests/engine/test_reference
+	REF_COMMANDS=100000000 build/tests/engine/test_reference --jobs 1
+	$(MAKE) test-crash
+
+# Crash harness (tests/crash/crash.mjs): 20 seeded trials of concurrent trading, SIGKILL and restart
+# against the sanitizer build; every acknowledged request must survive. Replay one trial with
+# `cd tests/api && COINAGE_BIN=$(CURDIR)/build/debug/coinage node ../crash/crash.mjs --seed S`.
+.PHONY: test-crash
+test-crash:
+	$(MAKE) MODE=debug build/debug/coinage
+	sh scripts/npm-deps.sh
+	cd tests/api && COINAGE_BIN=$(CURDIR)/build/debug/coinage node ../crash/crash.mjs --trials 20
+
+# Matching-engine benchmark (bench/bench_engine.c, method and figures in docs/benchmarks.md):
+# release flags, linked against the same library as the server. `make bench` runs every benchmark.
+.PHONY: bench-engine
+bench-engine: $(OUT)/bench/bench_engine
+	$(OUT)/bench/bench_engine
+
+$(OUT)/bench/bench_engine: bench/bench_engine.c $(OUT)/libcoinage.a
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	@$(CC) $(COMMON) $(OPT) $(PKG_CFLAGS) -DBENCH_CFLAGS='"$(CC) $(OPT)"' -o $@ $< \
+		$(OUT)/libcoinage.a $(PKG_LIBS)
+
+# End-to-end HTTP benchmark (wrk on loopback against a release server; see bench/bench_http.sh).
+.PHONY: bench-http
+bench-http:
+	sh bench/bench_http.sh 10 32
+
+bench: bench-engine bench-http
+
 setup:
 	sh scripts/setup-debian.sh
 

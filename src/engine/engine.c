@@ -680,6 +680,13 @@ static int64_t affordable(const struct engine *e, const struct order *o, int64_t
             break;
         qty -= m->lot_size;
     }
+    /* The estimate ignores that the fee is floored: one or two more lots may still fit. */
+    while (qty < INT64_MAX / 2 - m->lot_size) {
+        int64_t n = notional_of(e->cfg, m, price, qty + m->lot_size);
+        if (n > budget || n + engine_fee(n, m->taker_fee_ppm) > budget)
+            break;
+        qty += m->lot_size;
+    }
     return qty;
 }
 
@@ -740,9 +747,10 @@ static bool match(struct engine *e, struct order *taker, int64_t ts)
 struct walk {
     const struct engine *e;
     const struct order *taker;
-    int64_t qty;  /* base that would fill */
-    int64_t cost; /* quote it would cost a buyer, fees included */
-    bool stopped; /* reached an own order that ends the taker (expire_taker/both) */
+    int64_t qty;   /* base that would fill */
+    int64_t cost;  /* quote it would cost a buyer, fees included */
+    bool stopped;  /* reached an own order that ends the taker (expire_taker/both) */
+    int64_t first; /* the first price it would trade at (0 if none) */
 };
 
 static void walk_visit(const struct order *o, void *ctx)
@@ -760,13 +768,15 @@ static void walk_visit(const struct order *o, void *ctx)
     }
     q = w->taker->remaining - w->qty < o->remaining ? w->taker->remaining - w->qty : o->remaining;
     n = notional_of(w->e->cfg, m, o->price, q);
+    if (w->qty == 0)
+        w->first = o->price;
     w->qty += q;
     w->cost += n + engine_fee(n, m->taker_fee_ppm);
 }
 
 static struct walk walk_book(struct engine *e, const struct order *o)
 {
-    struct walk w = {e, o, 0, 0, false};
+    struct walk w = {e, o, 0, 0, false, 0};
     book_foreach(e->books[o->market], o->side == SIDE_BUY ? SIDE_SELL : SIDE_BUY, walk_visit, &w);
     return w;
 }
@@ -859,6 +869,8 @@ static struct order *execute(struct engine *e, struct order *o, struct cmd_resul
         struct order *best =
             book_best(e->books[o->market], o->side == SIDE_BUY ? SIDE_SELL : SIDE_BUY);
         o->status = ORDER_EXPIRED;
+        if (o->quote_quantity > 0)
+            o->remaining = 0; /* quantity = filled: nothing is left of a budget order */
         if (stp_end)
             o->reason = REASON_SELF_TRADE_PREVENTION;
         else if (order_type_is_market(o->type) && best && !crosses(o, best->price))
@@ -978,8 +990,8 @@ static enum cg_err do_place(struct engine *e, const struct cmd *c, struct cmd_re
                 order_release(e, o);
                 return w.qty > 0 ? CG_EPROTECTION : CG_ELIQUIDITY;
             }
-            if (affordable(e, o, book_best(e->books[o->market], opp)->price, o->quote_quantity) ==
-                0) {
+            /* a budget that cannot buy one lot at the first price it would trade at */
+            if (affordable(e, o, w.first, o->quote_quantity) == 0) {
                 order_release(e, o);
                 return CG_EAMOUNT;
             }
@@ -1072,6 +1084,18 @@ static void trigger_stops(struct engine *e, uint32_t market, int64_t high, int64
                 o->exec_limit = cap;
         } else {
             o->exec_limit = o->price;
+        }
+        /* time priority starts at the trigger: a triggered stop that rests queues behind
+         * everything already resting at its price (and recovery re-inserts in seq order) */
+        o->seq = e->next_seq++;
+        if (o->post_only && !order_type_is_market(o->type)) {
+            struct order *best =
+                book_best(e->books[market], o->side == SIDE_BUY ? SIDE_SELL : SIDE_BUY);
+            if (best && crosses(o, best->price)) {
+                /* a post-only order never takes liquidity, also when a stop releases it */
+                finish_order(e, o, ORDER_REJECTED, REASON_POST_ONLY, ts);
+                continue;
+            }
         }
         coid_remove(e, o);
         (void)execute(e, o, NULL, e->cur->fills.n, ts);
