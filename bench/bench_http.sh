@@ -11,7 +11,7 @@ set -eu
 cd "$(dirname "$0")/.."
 secs=${1:-10}
 conns=${2:-32}
-port=18090
+port=${BENCH_PORT:-18090}
 bin=build/coinage
 make -s build/coinage >/dev/null
 command -v wrk >/dev/null || { echo "bench-http: wrk is not installed (apt-get install wrk)"; exit 1; }
