@@ -23,7 +23,7 @@ export const ADMIN_PASSWORD = 'sup3r-secret-pass';
 // admin (CREATE DATABASE ... TEMPLATE copies files, no re-import); the data directory's `db-url`
 // file names it and every server or CLI started on that directory gets `--db` (dbArgs).
 export const PG = process.env.COINAGE_TEST_PG || '';
-const PG_TEMPLATE = `cg_tpl_${crypto.createHash('sha256').update(fs.readFileSync(BIN)).digest('hex').slice(0, 12)}`;
+const PG_TEMPLATE = PG ? `cg_tpl_${crypto.createHash('sha256').update(fs.readFileSync(BIN)).digest('hex').slice(0, 12)}` : '';
 
 export function pgUrl(db) {
   return PG.replace(/^(postgres(?:ql)?:\/\/[^/?]*\/)[^?]*/, `$1${db}`);
