@@ -58,6 +58,7 @@ debug:
 # Every test, with sanitizers: unit tests (Criterion), then the API tests against a real server.
 test:
 	$(MAKE) MODE=debug build/debug/coinage test-unit
+	$(MAKE) MODE=debug test-analytics
 	$(MAKE) MODE=debug test-api
 	$(MAKE) MODE=debug test-api-pg
 
@@ -96,12 +97,22 @@ $(OUT)/bench/bench_engine: bench/bench_engine.c $(OUT)/libcoinage.a
 	@$(CC) $(COMMON) $(OPT) $(PKG_CFLAGS) -DBENCH_CFLAGS='"$(CC) $(OPT)"' -o $@ $< \
 		$(OUT)/libcoinage.a $(PKG_LIBS)
 
+# Recovery time (bench/bench_recovery.sh): 1M fills + 100k open orders, then restart.
+.PHONY: bench-recovery
+bench-recovery: $(OUT)/bench/bench_recovery $(OUT)/coinage
+	sh bench/bench_recovery.sh
+
+$(OUT)/bench/bench_recovery: bench/bench_recovery.c $(OUT)/libcoinage.a
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	@$(CC) $(COMMON) $(OPT) $(PKG_CFLAGS) -o $@ $< $(OUT)/libcoinage.a $(PKG_LIBS)
+
 # End-to-end HTTP benchmark (wrk on loopback against a release server; see bench/bench_http.sh).
 .PHONY: bench-http
 bench-http:
 	sh bench/bench_http.sh 10 32
 
-bench: bench-engine bench-http
+bench: bench-engine bench-http bench-recovery
 
 setup:
 	sh scripts/setup-debian.sh
@@ -133,3 +144,26 @@ test-api-pg: $(OUT)/coinage $(OUT)/tests/store/test_db
 # bench-http against PostgreSQL (same load as bench-http; a throw-away server on a unix socket).
 bench-http-pg:
 	sh scripts/pg-test-server.sh run sh -c 'COINAGE_DB=$$COINAGE_TEST_PG sh bench/bench_http.sh 10 32'
+
+# ---- analytics (indicators, market statistics, listings) ----
+# test-analytics: the reference check of every indicator against the npm package
+# technicalindicators (pinned in tests/analytics/package-lock.json) on the shipped klines.
+# bench-analytics: indicators over 1M points and an 8 x 20k correlation matrix, optimised build.
+.PHONY: test-analytics bench-analytics
+$(OUT)/tests/ind_ref: tests/analytics/ind_ref.c $(OUT)/libcoinage.a
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	@$(CC) $(COMMON) $(OPT) $(PKG_CFLAGS) -o $@ $< $(OUT)/libcoinage.a $(PKG_LIBS)
+
+test-analytics: $(OUT)/tests/ind_ref
+	sh scripts/npm-deps.sh tests/analytics
+	cd tests/analytics && IND_REF_BIN=$(CURDIR)/$(OUT)/tests/ind_ref node --test *.test.mjs
+
+$(OUT)/bench/bench_analytics: bench/bench_analytics.c $(OUT)/libcoinage.a
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	@$(CC) $(COMMON) $(OPT) $(PKG_CFLAGS) -o $@ $< $(OUT)/libcoinage.a $(PKG_LIBS)
+
+bench-analytics:
+	$(MAKE) MODE=release build/bench/bench_analytics
+	./build/bench/bench_analytics "$(CC) $(OPT)" "$$(git rev-parse --short HEAD)$$(git diff --quiet HEAD -- src || echo '+dirty')"

@@ -1,12 +1,12 @@
 #!/bin/sh
-# Install the API test dependencies (tests/api/package.json + package-lock.json) into
-# tests/api/node_modules with `npm ci`, but only when node_modules is missing or the
+# Install the node test dependencies of a test folder (default tests/api: its package.json +
+# package-lock.json) into its node_modules with `npm ci`, but only when node_modules is missing or the
 # lockfile (or package.json) is newer than the last install. Otherwise prints one line and does nothing.
-# Usage: sh scripts/npm-deps.sh      (run by `make test-api`)
+# Usage: sh scripts/npm-deps.sh [tests/api|tests/analytics]   (run by `make test-api`, `make test-analytics`)
 set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-dir="$root/tests/api"
+dir="$root/${1:-tests/api}"
 lock="$dir/package-lock.json"
 # npm ci writes node_modules/.package-lock.json (npm >= 7): its mtime marks the last install.
 stamp="$dir/node_modules/.package-lock.json"
@@ -26,7 +26,7 @@ elif [ -n "$(find "$lock" "$dir/package.json" -newer "$stamp")" ]; then
 fi
 
 if [ -z "$reason" ]; then
-    echo "npm-deps: tests/api/node_modules up to date"
+    echo "npm-deps: ${1:-tests/api}/node_modules up to date"
     exit 0
 fi
 
@@ -35,7 +35,7 @@ if ! command -v npm >/dev/null 2>&1; then
     exit 1
 fi
 
-echo "npm-deps: $reason; npm ci in tests/api"
+echo "npm-deps: $reason; npm ci in ${1:-tests/api}"
 cd "$dir"
 npm ci --no-audit --no-fund --ignore-scripts
 # Mark the install time even if npm kept the old hidden lockfile's mtime.

@@ -217,24 +217,45 @@ static void on_signal(int sig)
 
 static void seed_mdata(struct db *db, const struct config *cfg, struct mdata *md)
 {
+    /* The last 24 h of fills, read newest first along the primary key so that a store with
+     * millions of older fills is not scanned (there is no index on ts), then seeded in order. */
     static const char *sql_fills = "SELECT market, id, price, quantity, quote_quantity, "
-                                   "taker_side, ts FROM fills WHERE ts >= ? ORDER BY id";
+                                   "taker_side, ts FROM fills ORDER BY id DESC";
     static const char *sql_candle = "SELECT open_time, open, high, low, close, volume, "
                                     "quote_volume FROM candles WHERE market = ? AND interval = ? "
                                     "AND source = 'coinage' ORDER BY open_time DESC LIMIT 1";
+    struct seeded {
+        int m;
+        struct md_trade t;
+    };
+    struct seeded *v = NULL;
+    size_t n = 0;
+    size_t cap = 0;
+    int64_t since = clock_now_ms() - 24LL * 3600 * 1000;
     struct db_stmt *st = db_prepare(db, sql_fills);
     if (st) {
-        db_bind_int64(st, 1, clock_now_ms() - 24LL * 3600 * 1000);
         while (db_step(st) == DB_ROW) {
-            int m = config_market_index(cfg, db_col_text(st, 0));
-            struct md_trade t = {
-                (uint64_t)db_col_int64(st, 1), db_col_int64(st, 2),
-                db_col_int64(st, 3),           db_col_int64(st, 4),
-                db_col_int64(st, 6),           (uint8_t)store_side_parse(db_col_text(st, 5))};
-            if (m >= 0)
-                mdata_seed_trade(md, (uint32_t)m, &t);
+            struct seeded sd = {config_market_index(cfg, db_col_text(st, 0)),
+                                {(uint64_t)db_col_int64(st, 1), db_col_int64(st, 2),
+                                 db_col_int64(st, 3), db_col_int64(st, 4), db_col_int64(st, 6),
+                                 (uint8_t)store_side_parse(db_col_text(st, 5))}};
+            if (sd.t.ts < since)
+                break;
+            if (n == cap) {
+                struct seeded *nv;
+                cap = cap ? cap * 2 : 1024;
+                nv = realloc(v, cap * sizeof(*v));
+                if (!nv)
+                    break;
+                v = nv;
+            }
+            v[n++] = sd;
         }
         db_reset(st);
+        for (size_t i = n; i-- > 0;)
+            if (v[i].m >= 0)
+                mdata_seed_trade(md, (uint32_t)v[i].m, &v[i].t);
+        free(v);
     }
     for (uint32_t m = 0; m < cfg->n_markets; m++) {
         for (int iv = 0; iv < MD_INTERVALS; iv++) {
@@ -263,6 +284,7 @@ static int cmd_serve(const struct opts *o)
     char keypath[1024];
     char msg[512];
     char err[512];
+    char root[1024];
     int rc = 1;
 
     if (load_config(o, &cfg) != 0 || open_store(o, &wdb, path, sizeof(path)) != 0)
@@ -293,6 +315,11 @@ static int cmd_serve(const struct opts *o)
     }
     if (db_open(path, &app.rdb) != CG_OK || db_open(path, &app.wdb) != CG_OK)
         goto out;
+    if (getenv("COINAGE_TEST_STATE_HASH")) {
+        /* crash harness: every batch commits the engine's hash, recovery compares */
+        engine_hash_every_batch(app.eng, true);
+        log_warn("engine: COINAGE_TEST_STATE_HASH is set: hashing the state after every batch");
+    }
     app.store =
         store_new(wdb, &cfg, (struct store_hooks){api_render_batch, api_batch_committed, &app});
     if (app.store && getenv("COINAGE_TEST_FAIL_COMMIT_AFTER")) {
@@ -302,6 +329,9 @@ static int cmd_serve(const struct opts *o)
     }
     if (!app.store || store_start(app.store) != CG_OK ||
         engine_start(app.eng, store_emit, app.store) != CG_OK || api_worker_start(&app) != CG_OK)
+        goto out;
+    config_root(o->config, root, sizeof(root));
+    if (api_analytics_start(&app, root) != CG_OK)
         goto out;
     g_app = &app;
     signal(SIGINT, on_signal);
@@ -322,6 +352,7 @@ out:
         store_stop(app.store);
     if (app.wrunning)
         api_worker_stop(&app);
+    api_analytics_stop(&app);
     feed_free(app.feed);
     store_free(app.store);
     engine_free(app.eng);

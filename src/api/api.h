@@ -39,6 +39,8 @@ struct completion {
 
 struct auth_job;
 struct inflight;
+struct an_worker; /* analytics worker (api_analytics.c) */
+struct coins;     /* coin listings metadata (analytics/coins.h) */
 
 struct app {
     const struct config *cfg;
@@ -64,6 +66,9 @@ struct app {
     struct auth_job *jhead, *jtail;
     bool wrunning;
     struct db *wdb;
+    /* analytics (api_analytics.c, api_coins.c) */
+    struct an_worker *analytics;
+    struct coins *coins;
 };
 
 struct req {
@@ -164,6 +169,25 @@ void h_book(struct req *r, struct resp *out);
 void h_trades(struct req *r, struct resp *out);
 void h_candles(struct req *r, struct resp *out);
 void h_admin_invariants(struct req *r, struct resp *out);
+
+/* ---- analytics: indicators, market statistics (api_analytics.c), listings (api_coins.c) ---- */
+void h_indicators(struct req *r, struct resp *out);
+void h_stats_volatility(struct req *r, struct resp *out);
+void h_stats_beta(struct req *r, struct resp *out);
+void h_stats_drawdown(struct req *r, struct resp *out);
+void h_correlation(struct req *r, struct resp *out);
+void h_coins(struct req *r, struct resp *out);
+void h_coins_top(struct req *r, struct resp *out);
+void h_coin(struct req *r, struct resp *out);
+void h_coin_candles(struct req *r, struct resp *out);
+/* Before serving, caller's thread: load the coin listings metadata from
+ * root/data/coins/coingecko_markets_2025-03-04.csv into app->coins and start the analytics worker
+ * (its own db connection to app->db_path). CG_OK, or CG_EIO/CG_EINVAL (metadata), CG_ESTORE,
+ * CG_ENOMEM, CG_EINTERNAL (thread). */
+enum cg_err api_analytics_start(struct app *app, const char *root)
+    __attribute__((warn_unused_result));
+/* Stop and join the worker (queued jobs are dropped), free the metadata. Safe if not started. */
+void api_analytics_stop(struct app *app);
 
 /* ---- auth worker (api_auth.c) ---- */
 enum cg_err api_worker_start(struct app *app) __attribute__((warn_unused_result));

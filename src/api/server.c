@@ -157,6 +157,16 @@ static const struct route routes[] = {
     {HM_GET, "/api/v1/markets/*/trades", h_trades},
     {HM_GET, "/api/v1/markets/*/candles", h_candles},
     {HM_GET, "/api/v1/admin/invariants", h_admin_invariants},
+    /* analytics: indicators, market statistics, coin listings (api_analytics.c, api_coins.c) */
+    {HM_GET, "/api/v1/markets/*/indicators", h_indicators},
+    {HM_GET, "/api/v1/markets/*/stats/volatility", h_stats_volatility},
+    {HM_GET, "/api/v1/markets/*/stats/beta", h_stats_beta},
+    {HM_GET, "/api/v1/markets/*/stats/drawdown", h_stats_drawdown},
+    {HM_GET, "/api/v1/analytics/correlation", h_correlation},
+    {HM_GET, "/api/v1/coins", h_coins},
+    {HM_GET, "/api/v1/coins/top/*", h_coins_top},
+    {HM_GET, "/api/v1/coins/*", h_coin},
+    {HM_GET, "/api/v1/coins/*/candles", h_coin_candles},
 };
 
 /* Match path against pattern; the '*' segment is copied to param. */
@@ -187,7 +197,7 @@ static void parse_query(struct req *r, struct lws *wsi)
     for (int i = 0; i < API_MAX_QUERY; i++) {
         int n = lws_hdr_copy_fragment(wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i);
         char *eq;
-        if (n <= 0)
+        if (n < 0) /* no such fragment; an empty one ("a=1&&b=2") is skipped below */
             break;
         eq = strchr(frag, '=');
         if (!eq)

@@ -205,6 +205,7 @@ struct batch {
     struct market_top *tops;  /* n_markets entries */
     size_t n_markets;
     uint64_t next_order_id, next_fill_id, next_entry_id, next_seq;
+    uint64_t persisted_hash; /* engine_persisted_hash() after the batch, 0 unless enabled */
     /* set by the store's render hook before commit: one HTTP response per result */
     int *statuses;
     char **bodies;
@@ -270,6 +271,18 @@ int64_t engine_protection_limit(const struct config *cfg, uint32_t market, int s
  * commands on a fresh engine gives the same hash. Engine thread, or while stopped.
  */
 uint64_t engine_state_hash(struct engine *e);
+/*
+ * The same over what the store persists and recovery restores: users' resting orders in
+ * priority order (so a restart that lost time priority changes it) and their stops, every
+ * account with a non-zero balance (the house liquidity provider's total only: its quotes and
+ * their holds are not persisted), the id counters. After store_recover() it must equal the hash
+ * of the last batch committed before the stop or crash. Engine thread, or while stopped.
+ */
+uint64_t engine_persisted_hash(struct engine *e);
+/* Test hook (crash harness): compute engine_persisted_hash() at the end of every batch into
+ * batch.persisted_hash, which the store commits with the batch. O(state) per batch: tests
+ * only. Call before engine_start. */
+void engine_hash_every_batch(struct engine *e, bool on);
 /* Whether a type is a stop/take-profit (waits for its trigger). */
 bool order_type_is_stop(int type);
 /* Whether a type executes as a market order (market, stop-loss, take-profit). */

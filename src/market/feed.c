@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/clock.h"
 #include "core/log.h"
@@ -16,6 +17,7 @@
 
 struct feed_market {
     struct feed_info info;
+    int loaded; /* 1 once info and the data are loaded (atomic: written by the feed thread) */
     struct capture *cap;
     struct capture_cursor *cur;
     size_t next; /* index of the next capture event */
@@ -88,10 +90,17 @@ struct feed *feed_new(const struct config *cfg, struct engine *eng, struct mdata
         free(f);
         return NULL;
     }
+    /* The data is parsed by the feed thread (feed_start), so that the server answers while the
+     * replay loads; here only check that every file is there. */
     for (uint32_t i = 0; i < cfg->n_markets; i++) {
-        if (!load_market(f, i, errbuf, errlen)) {
-            feed_free(f);
-            return NULL;
+        const struct market_cfg *mc = &cfg->markets[i];
+        for (size_t k = 0; k < mc->n_replay_files; k++) {
+            if (access(mc->replay_files[k], R_OK) != 0) {
+                snprintf(errbuf, errlen, "feed: %s: cannot read %s", mc->name, mc->replay_files[k]);
+                free(f->m);
+                free(f);
+                return NULL;
+            }
         }
     }
     pthread_mutex_init(&f->mu, NULL);
@@ -117,7 +126,7 @@ void feed_free(struct feed *f)
 
 const struct feed_info *feed_market_info(const struct feed *f, uint32_t market)
 {
-    return &f->m[market].info;
+    return __atomic_load_n(&f->m[market].loaded, __ATOMIC_ACQUIRE) ? &f->m[market].info : NULL;
 }
 
 static void send_book(struct feed *f, uint32_t market)
@@ -239,8 +248,29 @@ static void step_klines(struct feed *f, uint32_t market, int64_t offset)
 static void *feed_main(void *arg)
 {
     struct feed *f = arg;
-    int64_t start = clock_mono_ms();
+    int64_t start;
     bool first = true;
+    char err[512];
+
+    for (uint32_t i = 0; i < f->cfg->n_markets; i++) {
+        int64_t t0 = clock_mono_ms();
+        bool stop;
+        pthread_mutex_lock(&f->mu);
+        stop = !f->running;
+        pthread_mutex_unlock(&f->mu);
+        if (stop)
+            return NULL;
+        if (!load_market(f, i, err, sizeof(err))) {
+            /* the files were readable at start: a parse error leaves this market unfed */
+            log_error("%s; %s has no market data", err, f->cfg->markets[i].name);
+            f->m[i].info.kind = 0;
+            continue;
+        }
+        __atomic_store_n(&f->m[i].loaded, 1, __ATOMIC_RELEASE);
+        log_info("feed: %s: loaded %llu replay events in %lld ms", f->cfg->markets[i].name,
+                 (unsigned long long)f->m[i].info.events, (long long)(clock_mono_ms() - t0));
+    }
+    start = clock_mono_ms();
 
     pthread_mutex_lock(&f->mu);
     while (f->running) {

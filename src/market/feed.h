@@ -31,14 +31,16 @@ struct feed_info {
 
 struct feed;
 
-/* Load every market's replay data. speed_milli: replay speed x 1000 (1000 = real time).
- * NULL with a message in errbuf if a file cannot be read. */
+/* A feed over every market's replay data. The files are only checked here (NULL with a
+ * message in errbuf if one cannot be read); the feed thread parses them when it starts, so the
+ * server answers at once. speed_milli: replay speed x 1000 (1000 = real time). */
 struct feed *feed_new(const struct config *cfg, struct engine *eng, struct mdata *md,
                       int64_t speed_milli, char *errbuf, size_t errlen);
 void feed_free(struct feed *f);
 enum cg_err feed_start(struct feed *f) __attribute__((warn_unused_result));
 void feed_stop(struct feed *f);
-/* What market i replays (valid after feed_new; read-only afterwards, any thread). */
+/* What market i replays, or NULL while its data is still loading (or failed to load). Any
+ * thread; the pointed-to info does not change once published. */
 const struct feed_info *feed_market_info(const struct feed *f, uint32_t market);
 
 #endif

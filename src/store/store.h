@@ -42,10 +42,13 @@ bool store_failed(const struct store *s);
 void store_fail_after(struct store *s, long commits);
 
 /*
- * Recovery, before the engine starts: load balances, holds and open orders (in seq order, so
- * time priority survives) and the id counters into the engine; release the house liquidity
- * provider's holds (its quotes are not persisted: it re-quotes from the feed). Then check that
- * every asset's postings sum to zero, balances equal their postings, and the engine invariants.
+ * Recovery, before the engine starts: load balances, holds and open orders (each price level in seq
+ * order, so time priority survives) and the id counters into the engine; release the house
+ * liquidity provider's holds (its quotes are not persisted: it re-quotes from the feed). Then check
+ * that every asset's accounts sum to zero, no user account is negative or over-held, and the engine
+ * invariants (holds == what open orders reserve). It reads balances and open orders only, never
+ * the whole journal, so it stays fast with millions of postings (bench/bench_recovery.c); the
+ * full audit, balances == their postings, is store_check_ledger (`coinage check`).
  * Returns CG_OK or CG_ESTORE with msg.
  */
 enum cg_err store_recover(struct db *db, const struct config *cfg, struct engine *e, char *msg,

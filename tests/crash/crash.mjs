@@ -24,7 +24,11 @@
 //        (filled == sum of its fills), every open limit order is on the public book;
 //      - `coinage check --data-dir` exits 0 (live, and after a clean stop);
 //      - time priority survives: a sell of exactly A's remaining quantity at the shared price
-//        fills A, not B.
+//        fills A, not B;
+//      - the state hash: with COINAGE_TEST_STATE_HASH every committed batch stores the engine's
+//        hash of what the store persists (users' orders in priority order, balances, holds, id
+//        counters); the restarted server recomputes it from what it recovered and must log that
+//        they are equal (it refuses to start otherwise).
 //   4. stop the server cleanly (sanitizer reports fail the trial) and remove its data directory.
 //
 // Usage (from tests/api, so that helpers.mjs finds its node_modules):
@@ -44,6 +48,8 @@ const ROOT = path.resolve(HERE, '..', '..');
 if (!process.env.COINAGE_BIN) process.env.COINAGE_BIN = path.join(ROOT, 'build', 'debug', 'coinage');
 const H = await import('../api/helpers.mjs');
 const { startServer, newUser, adminToken, assertInvariants, minor, sleep, BIN } = H;
+// Test hook: the engine hashes its persisted state after every batch, the store commits it.
+const HASH_ENV = { COINAGE_TEST_STATE_HASH: '1' };
 
 const MARKETS = ['BTC-USDT', 'ETH-USDT', 'SOL-USDT'];
 const PRIO_MARKET = 'SOL-USDT';
@@ -438,7 +444,7 @@ class Trial {
         const killAt = this.rng.int(o.killMinMs, o.killMaxMs);
         const mode = this.rng.chance(0.2) ? 'quiet' : 'inflight';
         this.phase(cycle ? `start#${cycle + 1}` : 'start');
-        this.srv = await startServer({ speed: 20, dataDir: dataDir || undefined });
+        this.srv = await startServer({ speed: 20, dataDir: dataDir || undefined, env: HASH_ENV });
         dataDir = this.srv.dataDir;
         if (cycle === 0) {
           this.phase('setup');
@@ -481,12 +487,18 @@ class Trial {
 
         this.phase(cycle ? `restart#${cycle + 1}` : 'restart');
         try {
-          srv2 = await startServer({ speed: 0.001, dataDir });
+          srv2 = await startServer({ speed: 0.001, dataDir, env: HASH_ENV });
         } catch (e) {
           this.fail('recovery', `restart on the killed server's data directory failed: ${e.message}`);
           break;
         }
         this.srv = srv2;
+        // Every committed batch stored the engine's hash of what the store persists (users'
+        // orders in priority order, balances, holds, id counters); recovery refuses to start on
+        // a mismatch and logs the match.
+        if (!/recovered state hash [0-9a-f]{16} equals the last committed batch's/.test(srv2.log())) {
+          this.fail('state hash', `the restarted server did not confirm the state hash:\n${srv2.log().slice(0, 4000)}`);
+        }
         await this.verify();
         try {
           await srv2.stop();
