@@ -388,6 +388,8 @@ static bool drain(struct pg_db *db)
     return true;
 }
 
+static bool end_batch(struct pg_db *db);
+
 static enum cg_err pg_begin_batch(struct db *d)
 {
     struct pg_db *db = PG(d);
@@ -404,6 +406,7 @@ static enum cg_err pg_begin_batch(struct db *d)
     if (PQsendQueryParams(db->c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) != 1) {
         log_pg_error("send BEGIN", db->c, NULL, NULL);
         db->batch_err = true;
+        end_batch(db); /* leave pipeline mode: the caller will not roll back */
         return CG_ESTORE;
     }
     db->queued++;
