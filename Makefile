@@ -24,7 +24,7 @@ MIGR     := $(sort $(wildcard src/store/migrations/*.sql))
 UNIT_SRC := $(wildcard tests/unit/*/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRC))
 
-.PHONY: all debug release test test-unit test-api run setup fmt fmt-check clean bench
+.PHONY: all debug release test test-unit test-api test-compat run setup fmt fmt-check clean bench
 all: $(OUT)/coinage
 
 $(OUT)/obj/%.o: src/%.c
@@ -60,6 +60,7 @@ test:
 	$(MAKE) MODE=debug build/debug/coinage test-unit
 	$(MAKE) MODE=debug test-analytics
 	$(MAKE) MODE=debug test-api
+	$(MAKE) MODE=debug test-compat
 	$(MAKE) MODE=debug test-api-pg
 
 test-unit: $(UNIT_BIN)
@@ -167,3 +168,20 @@ $(OUT)/bench/bench_analytics: bench/bench_analytics.c $(OUT)/libcoinage.a
 bench-analytics:
 	$(MAKE) MODE=release build/bench/bench_analytics
 	./build/bench/bench_analytics "$(CC) $(OPT)" "$$(git rev-parse --short HEAD)$$(git diff --quiet HEAD -- src || echo '+dirty')"
+# Portfolio (issue 6): the 10k-fill snapshot measurement against the optimised build.
+.PHONY: bench-portfolio
+bench-portfolio: build/coinage
+	sh scripts/npm-deps.sh
+	cd tests/api && COINAGE_BIN=$(CURDIR)/build/coinage node --test portfolio_perf.test.mjs
+# Binance compatibility: unmodified ccxt (pinned in tests/compat/package-lock.json) against a real
+# coinage on loopback. Uses the API tests' helpers, so it installs both dependency sets.
+test-compat: $(OUT)/coinage
+	sh scripts/npm-deps.sh tests/api
+	sh scripts/npm-deps.sh tests/compat
+	cd tests/compat && COINAGE_BIN=$(CURDIR)/$(OUT)/coinage node --test *.test.mjs
+
+# Binance-compatible WebSocket fan-out benchmark: N clients x 5 streams against the optimised build.
+# `make bench-binance-ws ARGS="200 20 5"` = clients, seconds, replay speed.
+bench-binance-ws: build/coinage
+	sh scripts/npm-deps.sh
+	COINAGE_BIN=$(CURDIR)/build/coinage node bench/binance_ws_fanout.mjs $(ARGS)

@@ -309,7 +309,7 @@ struct mini {
 static void mini_init(struct mini *m, bool move_keeps_id, struct tracker *trk)
 {
     memset(m, 0, sizeof(*m));
-    m->book = book_new();
+    m->book = book_new(1); /* the model works in ticks */
     if (!m->book)
         die("out of memory");
     m->next_id = 1;

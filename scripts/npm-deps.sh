@@ -2,7 +2,8 @@
 # Install the node test dependencies of a test folder (default tests/api: its package.json +
 # package-lock.json) into its node_modules with `npm ci`, but only when node_modules is missing or the
 # lockfile (or package.json) is newer than the last install. Otherwise prints one line and does nothing.
-# Usage: sh scripts/npm-deps.sh [tests/api|tests/analytics]   (run by `make test-api`, `make test-analytics`)
+# Usage: sh scripts/npm-deps.sh [DIR]   (DIR defaults to tests/api; `make test-compat` passes
+# tests/compat, which pins the npm ccxt package; `make test-analytics` passes tests/analytics)
 set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)

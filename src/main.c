@@ -294,6 +294,10 @@ static int cmd_serve(const struct opts *o)
     snprintf(keypath, sizeof(keypath), "%s/jwt.key", o->data_dir);
     if (auth_load_key(keypath, app.jwt_key) != CG_OK)
         goto out;
+    /* seals API-key secrets at rest; created (random, mode 0600) on first start */
+    snprintf(keypath, sizeof(keypath), "%s/apikeys.key", o->data_dir);
+    if (auth_load_key(keypath, app.apikey_key) != CG_OK)
+        goto out;
     app.cfg = &cfg;
     app.started_at = clock_now_ms();
     app.auth_rate_per_min = getenv("COINAGE_AUTH_RATE") ? atoi(getenv("COINAGE_AUTH_RATE")) : 30;
@@ -333,6 +337,8 @@ static int cmd_serve(const struct opts *o)
     config_root(o->config, root, sizeof(root));
     if (api_analytics_start(&app, root) != CG_OK)
         goto out;
+    if (api_portfolio_start(&app) != CG_OK)
+        goto out;
     g_app = &app;
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
@@ -353,6 +359,7 @@ out:
     if (app.wrunning)
         api_worker_stop(&app);
     api_analytics_stop(&app);
+    api_portfolio_stop(&app);
     feed_free(app.feed);
     store_free(app.store);
     engine_free(app.eng);

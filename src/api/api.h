@@ -25,7 +25,8 @@
 #include "store/store.h"
 
 #define API_MAX_BODY (64 * 1024)
-#define API_MAX_QUERY 16
+#define API_MAX_QUERY 32
+#define API_MAX_QRAW 4096
 
 enum http_method { HM_GET = 0, HM_POST, HM_DELETE, HM_PUT, HM_PATCH, HM_OPTIONS, HM_OTHER };
 
@@ -69,6 +70,7 @@ struct app {
     /* analytics (api_analytics.c, api_coins.c) */
     struct an_worker *analytics;
     struct coins *coins;
+    uint8_t apikey_key[32]; /* seals API-key secrets at rest (apikeys.key in the data dir) */
 };
 
 struct req {
@@ -88,13 +90,30 @@ struct req {
     const char *param; /* the {id} or {market} path segment, if any */
     char param_buf[128];
     struct auth_claims claims;
+    /* API-key auth (apikeys.c): the X-MBX-APIKEY header, and the query string as libwebsockets
+     * hands it over: its '&'-separated fragments, each already url-decoded by lws 4.1 (it keeps
+     * no raw copy), joined by '&'. qraw_truncated: longer than API_MAX_QRAW. */
+    char apikey[96];
+    char qraw[API_MAX_QRAW];
+    bool qraw_truncated;
+    bool key_auth;     /* authenticated by API key (claims set) */
+    uint32_t key_perm; /* APIKEY_PERM_* of that key */
 };
+
+/* Network thread: rewrite a pending request's completion (status, malloc'ed body) before it is
+ * sent; may replace *body (free the old one). arg is the handler's own value. */
+typedef void (*resp_finish_fn)(struct app *app, int *status, char **body, uint64_t arg);
 
 struct resp {
     int status;
     char *body;    /* malloc'ed */
     bool pending;  /* answered later through api_complete */
     bool replayed; /* Idempotent-Replayed: true */
+    /* Binance-compatible answers (binance.c) */
+    resp_finish_fn finish; /* applied to the completion of a pending request */
+    uint64_t finish_arg;
+    int mbx_weight;  /* > 0: send X-MBX-USED-WEIGHT(-1M) with this value */
+    int retry_after; /* > 0: send Retry-After (seconds) */
 };
 
 /* ---- server.c ---- */
@@ -132,6 +151,18 @@ void api_submit(struct req *r, struct resp *out, struct cmd *c);
 bool api_idempotency_begin(struct req *r, struct resp *out, struct cmd *c);
 /* network thread: a completion arrived for req_id; fan it out to idempotency twins. */
 void api_idempotency_complete(struct app *app, const struct completion *c);
+
+/* ---- api_orders.c: store rows (columns ORDER_COLS / FILL_COLS, in that order) ---- */
+#define ORDER_COLS                                                                                 \
+    "id, user_id, market, side, type, time_in_force, status, reason, price, quantity, filled, "    \
+    "quote_filled, fee_total, hold, seq, client_order_id, created_at, updated_at, stop_price, "    \
+    "quote_quantity, post_only, stp, triggered"
+#define FILL_COLS                                                                                  \
+    "id, market, price, quantity, quote_quantity, taker_side, taker_order_id, maker_order_id, "    \
+    "taker_user_id, maker_user_id, taker_fee, maker_fee, ts"
+/* Row -> struct order / struct fill; false if its market is no longer configured. */
+bool order_from_row(const struct config *cfg, struct db_stmt *st, struct order *o);
+bool fill_from_row(const struct config *cfg, struct db_stmt *st, struct fill *f);
 
 /* ---- render.c ---- */
 json_t *render_order(const struct config *cfg, const struct order *o);
@@ -188,6 +219,54 @@ enum cg_err api_analytics_start(struct app *app, const char *root)
     __attribute__((warn_unused_result));
 /* Stop and join the worker (queued jobs are dropped), free the metadata. Safe if not started. */
 void api_analytics_stop(struct app *app);
+/* ---- portfolio, risk and watchlists (api_portfolio.c, api_watchlists.c; issue 6) ----
+ * Answered on the portfolio worker thread (its own db connection), see api/pf_worker.h. */
+void h_portfolio(struct req *r, struct resp *out);
+void h_portfolio_history(struct req *r, struct resp *out);
+void h_portfolio_performance(struct req *r, struct resp *out);
+void h_risk(struct req *r, struct resp *out);
+void h_watchlists_create(struct req *r, struct resp *out);
+void h_watchlists_list(struct req *r, struct resp *out);
+void h_watchlist_get(struct req *r, struct resp *out);
+void h_watchlist_update(struct req *r, struct resp *out);
+void h_watchlist_delete(struct req *r, struct resp *out);
+/* Start/stop the portfolio worker (main thread, after/before serving). */
+enum cg_err api_portfolio_start(struct app *app) __attribute__((warn_unused_result));
+void api_portfolio_stop(struct app *app);
+/* ---- API keys and the Binance-compatible API (apikeys.c, binance.c, binance_orders.c) ---- */
+#define APIKEY_PERM_READ 1u
+#define APIKEY_PERM_TRADE 2u
+/* Authenticate r by its X-MBX-APIKEY header and signature (Binance's SIGNED scheme) for an
+ * endpoint that needs role >= min_role (ROLE_TRADER needs the key's `trade` permission).
+ * Sets r->claims. false with *out set to a native error. Network thread. */
+bool apikey_auth(struct req *r, struct resp *out, int min_role);
+/* Same check, Binance-compatible: CG_OK or fills *out with Binance's code/msg. */
+bool apikey_auth_binance(struct req *r, struct resp *out, bool trade);
+void h_apikey_create(struct req *r, struct resp *out);
+void h_apikey_list(struct req *r, struct resp *out);
+void h_apikey_revoke(struct req *r, struct resp *out);
+void h_bn_ping(struct req *r, struct resp *out);
+void h_bn_time(struct req *r, struct resp *out);
+void h_bn_exchange_info(struct req *r, struct resp *out);
+void h_bn_depth(struct req *r, struct resp *out);
+void h_bn_trades(struct req *r, struct resp *out);
+void h_bn_agg_trades(struct req *r, struct resp *out);
+void h_bn_klines(struct req *r, struct resp *out);
+void h_bn_ticker_24hr(struct req *r, struct resp *out);
+void h_bn_ticker_price(struct req *r, struct resp *out);
+void h_bn_book_ticker(struct req *r, struct resp *out);
+void h_bn_avg_price(struct req *r, struct resp *out);
+void h_bn_account(struct req *r, struct resp *out);
+void h_bn_order_create(struct req *r, struct resp *out);
+void h_bn_order_test(struct req *r, struct resp *out);
+void h_bn_order_get(struct req *r, struct resp *out);
+void h_bn_order_cancel(struct req *r, struct resp *out);
+void h_bn_open_orders(struct req *r, struct resp *out);
+void h_bn_open_orders_cancel(struct req *r, struct resp *out);
+void h_bn_all_orders(struct req *r, struct resp *out);
+void h_bn_my_trades(struct req *r, struct resp *out);
+void h_bn_empty_list(struct req *r, struct resp *out);
+void h_bn_empty_exchange_info(struct req *r, struct resp *out);
 
 /* ---- auth worker (api_auth.c) ---- */
 enum cg_err api_worker_start(struct app *app) __attribute__((warn_unused_result));

@@ -5,11 +5,6 @@
 
 #include "api/api.h"
 
-#define ORDER_COLS                                                                                 \
-    "id, user_id, market, side, type, time_in_force, status, reason, price, quantity, filled, "    \
-    "quote_filled, fee_total, hold, seq, client_order_id, created_at, updated_at, stop_price, "    \
-    "quote_quantity, post_only, stp, triggered"
-
 static int reason_parse(const char *s)
 {
     for (int i = 1; i <= REASON_FILL_OR_KILL; i++)
@@ -19,7 +14,7 @@ static int reason_parse(const char *s)
 }
 
 /* Row (ORDER_COLS) -> struct order. false if the market is no longer configured. */
-static bool order_from_row(const struct config *cfg, struct db_stmt *st, struct order *o)
+bool order_from_row(const struct config *cfg, struct db_stmt *st, struct order *o)
 {
     int m = config_market_index(cfg, db_col_text(st, 2));
     const char *coid = db_col_text(st, 15);
@@ -56,7 +51,7 @@ static bool order_from_row(const struct config *cfg, struct db_stmt *st, struct 
     return true;
 }
 
-static bool fill_from_row(const struct config *cfg, struct db_stmt *st, struct fill *f)
+bool fill_from_row(const struct config *cfg, struct db_stmt *st, struct fill *f)
 {
     int m = config_market_index(cfg, db_col_text(st, 1));
     if (m < 0)
@@ -76,10 +71,6 @@ static bool fill_from_row(const struct config *cfg, struct db_stmt *st, struct f
     f->ts = db_col_int64(st, 12);
     return true;
 }
-
-#define FILL_COLS                                                                                  \
-    "id, market, price, quantity, quote_quantity, taker_side, taker_order_id, maker_order_id, "    \
-    "taker_user_id, maker_user_id, taker_fee, maker_fee, ts"
 
 static bool client_order_id_ok(const char *s)
 {

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/binance_ws.h"
 
 static const struct balance_change *find_balance(const struct batch *b, uint64_t user_id,
                                                  uint32_t asset)
@@ -208,6 +209,7 @@ void api_batch_committed(struct batch *b, bool ok, void *ctx)
         /* deltas are queued under the read-model lock, so a snapshot's seq and the deltas
          * after it are always contiguous */
         publish_book_deltas(app, b);
+        bws_publish_batch(app, b);
         mdata_unlock(app->md);
         publish_public(app, b);
         publish_private(app, b);

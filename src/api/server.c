@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/binance_ws.h"
 #include "core/clock.h"
 #include "core/log.h"
 
@@ -32,8 +33,13 @@ struct pss {
     bool replayed;
     unsigned char *out; /* LWS_PRE + body */
     size_t out_len;
+    resp_finish_fn finish; /* Binance-compatible rewrite of a pending answer */
+    uint64_t finish_arg;
+    int mbx_weight;
+    int retry_after;
     /* ws */
     struct ws_client *ws;
+    struct bws_client *bws; /* Binance-compatible streams (/ws/..., /stream) */
     char *rx;
     size_t rx_len;
 };
@@ -108,6 +114,9 @@ static void http_reset(struct pss *p)
     p->body_len = p->out_len = 0;
     p->too_large = p->ready = p->replayed = p->dispatched = p->close_after = false;
     p->status = 0;
+    p->finish = NULL;
+    p->finish_arg = 0;
+    p->mbx_weight = p->retry_after = 0;
 }
 
 static void set_response(struct pss *p, int status, const char *body, bool replayed)
@@ -167,6 +176,46 @@ static const struct route routes[] = {
     {HM_GET, "/api/v1/coins/top/*", h_coins_top},
     {HM_GET, "/api/v1/coins/*", h_coin},
     {HM_GET, "/api/v1/coins/*/candles", h_coin_candles},
+    /* portfolio, risk, watchlists (issue 6) */
+    {HM_GET, "/api/v1/portfolio", h_portfolio},
+    {HM_GET, "/api/v1/portfolio/history", h_portfolio_history},
+    {HM_GET, "/api/v1/portfolio/performance", h_portfolio_performance},
+    {HM_GET, "/api/v1/risk", h_risk},
+    {HM_POST, "/api/v1/watchlists", h_watchlists_create},
+    {HM_GET, "/api/v1/watchlists", h_watchlists_list},
+    {HM_GET, "/api/v1/watchlists/*", h_watchlist_get},
+    {HM_PATCH, "/api/v1/watchlists/*", h_watchlist_update},
+    {HM_DELETE, "/api/v1/watchlists/*", h_watchlist_delete},
+    /* API keys (apikeys.c) and the Binance-compatible REST API (binance.c, binance_orders.c) */
+    {HM_POST, "/api/v1/api-keys", h_apikey_create},
+    {HM_GET, "/api/v1/api-keys", h_apikey_list},
+    {HM_DELETE, "/api/v1/api-keys/*", h_apikey_revoke},
+    {HM_GET, "/api/v3/ping", h_bn_ping},
+    {HM_GET, "/api/v3/time", h_bn_time},
+    {HM_GET, "/api/v3/exchangeInfo", h_bn_exchange_info},
+    {HM_GET, "/api/v3/depth", h_bn_depth},
+    {HM_GET, "/api/v3/trades", h_bn_trades},
+    {HM_GET, "/api/v3/aggTrades", h_bn_agg_trades},
+    {HM_GET, "/api/v3/klines", h_bn_klines},
+    {HM_GET, "/api/v3/uiKlines", h_bn_klines},
+    {HM_GET, "/api/v3/ticker/24hr", h_bn_ticker_24hr},
+    {HM_GET, "/api/v3/ticker/price", h_bn_ticker_price},
+    {HM_GET, "/api/v3/ticker/bookTicker", h_bn_book_ticker},
+    {HM_GET, "/api/v3/avgPrice", h_bn_avg_price},
+    {HM_GET, "/api/v3/account", h_bn_account},
+    {HM_POST, "/api/v3/order", h_bn_order_create},
+    {HM_GET, "/api/v3/order", h_bn_order_get},
+    {HM_DELETE, "/api/v3/order", h_bn_order_cancel},
+    {HM_POST, "/api/v3/order/test", h_bn_order_test},
+    {HM_GET, "/api/v3/openOrders", h_bn_open_orders},
+    {HM_DELETE, "/api/v3/openOrders", h_bn_open_orders_cancel},
+    {HM_GET, "/api/v3/allOrders", h_bn_all_orders},
+    {HM_GET, "/api/v3/myTrades", h_bn_my_trades},
+    {HM_GET, "/sapi/v1/capital/config/getall", h_bn_empty_list},
+    {HM_GET, "/sapi/v1/margin/allPairs", h_bn_empty_list},
+    {HM_GET, "/sapi/v1/margin/isolated/allPairs", h_bn_empty_list},
+    {HM_GET, "/fapi/v1/exchangeInfo", h_bn_empty_exchange_info},
+    {HM_GET, "/dapi/v1/exchangeInfo", h_bn_empty_exchange_info},
 };
 
 /* Match path against pattern; the '*' segment is copied to param. */
@@ -193,12 +242,23 @@ static bool route_match(const char *pattern, const char *path, char *param, size
 
 static void parse_query(struct req *r, struct lws *wsi)
 {
-    char frag[300];
-    for (int i = 0; i < API_MAX_QUERY; i++) {
+    char frag[1024];
+    size_t qlen = 0;
+    for (int i = 0;; i++) {
         int n = lws_hdr_copy_fragment(wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i);
         char *eq;
-        if (n < 0) /* no such fragment; an empty one ("a=1&&b=2") is skipped below */
+        if (n == -1) /* no such fragment; an empty one ("a=1&&b=2") is skipped below */
             break;
+        if (n < 0 || qlen + (size_t)n + 2 > sizeof(r->qraw)) {
+            r->qraw_truncated = true; /* signed requests fail; params past here are dropped */
+            break;
+        }
+        if (qlen)
+            r->qraw[qlen++] = '&';
+        memcpy(r->qraw + qlen, frag, (size_t)n + 1);
+        qlen += (size_t)n;
+        if (n == 0 || r->n_query >= API_MAX_QUERY)
+            continue;
         eq = strchr(frag, '=');
         if (!eq)
             continue;
@@ -240,6 +300,8 @@ static void dispatch(struct app *app, struct pss *p)
         r->idem_too_long = true;
     }
     parse_query(r, p->wsi);
+    if (lws_hdr_custom_copy(p->wsi, r->apikey, sizeof(r->apikey), "x-mbx-apikey:", 13) < 0)
+        r->apikey[0] = '\0';
 
     if (p->too_large) {
         resp_error(&out, CG_ETOOLARGE, NULL);
@@ -260,6 +322,10 @@ static void dispatch(struct app *app, struct pss *p)
             resp_error(&out, path_known ? CG_EMETHOD : CG_EROUTE, NULL);
         }
     }
+    p->finish = out.finish;
+    p->finish_arg = out.finish_arg;
+    p->mbx_weight = out.mbx_weight;
+    p->retry_after = out.retry_after;
     if (out.pending) {
         pending_add(p);
     } else {
@@ -286,6 +352,20 @@ static int write_response(struct pss *p)
         lws_add_http_header_by_name(p->wsi, (const unsigned char *)"idempotent-replayed:",
                                     (const unsigned char *)"true", 4, &ptr, end))
         return -1;
+    if (p->mbx_weight > 0 || p->retry_after > 0) {
+        char w[24];
+        int wn = snprintf(w, sizeof(w), "%d", p->mbx_weight);
+        if (lws_add_http_header_by_name(p->wsi, (const unsigned char *)"x-mbx-used-weight:",
+                                        (const unsigned char *)w, wn, &ptr, end) ||
+            lws_add_http_header_by_name(p->wsi, (const unsigned char *)"x-mbx-used-weight-1m:",
+                                        (const unsigned char *)w, wn, &ptr, end))
+            return -1;
+        wn = snprintf(w, sizeof(w), "%d", p->retry_after);
+        if (p->retry_after > 0 &&
+            lws_add_http_header_by_name(p->wsi, (const unsigned char *)"retry-after:",
+                                        (const unsigned char *)w, wn, &ptr, end))
+            return -1;
+    }
     if (lws_finalize_write_http_header(p->wsi, start, &ptr, end))
         return -1;
     if (p->out_len &&
@@ -310,6 +390,8 @@ static void drain_completions(struct app *app)
         struct completion *next = c->next;
         struct pss *p = pending_take(c->req_id);
         api_idempotency_complete(app, c);
+        if (p && p->finish)
+            p->finish(app, &c->status, &c->body, p->finish_arg);
         if (p)
             set_response(p, c->status, c->body, c->replayed);
         free(c->body);
@@ -340,7 +422,6 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 {
     struct pss *p = user;
     struct app *app = lws_context_user(lws_get_context(wsi));
-    char buf[64];
 
     switch (reason) {
     case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED: {
@@ -408,17 +489,29 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (p && p->kind == PSS_HTTP)
             http_reset(p);
         break;
-    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-        if (lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_GET_URI) <= 0 || strcmp(buf, "/ws"))
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+        char uri[1024];
+        if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 ||
+            (strcmp(uri, "/ws") && !bws_path_is_binance(uri)))
             return -1;
         break;
-    case LWS_CALLBACK_ESTABLISHED:
+    }
+    case LWS_CALLBACK_ESTABLISHED: {
+        char uri[1024];
         memset(p, 0, sizeof(*p));
         p->kind = PSS_WS;
         p->wsi = wsi;
-        p->ws = ws_client_new(app, wsi);
-        if (!p->ws)
+        if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) > 0 && bws_path_is_binance(uri))
+            p->bws = bws_client_new(app, wsi, uri);
+        else
+            p->ws = ws_client_new(app, wsi);
+        if (!p->ws && !p->bws)
             return -1;
+        break;
+    }
+    case LWS_CALLBACK_RECEIVE_PONG:
+        if (p->bws)
+            bws_client_pong(p->bws);
         break;
     case LWS_CALLBACK_RECEIVE:
         if (p->rx_len + len > 16384)
@@ -433,11 +526,16 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             p->rx[p->rx_len] = '\0';
         }
         if (lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi)) {
-            ws_client_receive(p->ws, p->rx, p->rx_len);
+            if (p->bws)
+                bws_client_receive(p->bws, p->rx, p->rx_len);
+            else
+                ws_client_receive(p->ws, p->rx, p->rx_len);
             p->rx_len = 0;
         }
         break;
     case LWS_CALLBACK_SERVER_WRITEABLE:
+        if (p->bws)
+            return bws_client_writable(p->bws);
         if (p->ws)
             return ws_client_writable(p->ws);
         break;
@@ -445,6 +543,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (p->kind == PSS_WS) {
             ws_client_free(p->ws);
             p->ws = NULL;
+            bws_client_free(p->bws);
+            p->bws = NULL;
             free(p->rx);
             p->rx = NULL;
         }
@@ -487,9 +587,11 @@ int api_serve(struct app *app, const char *host, int port)
     }
     app->lws_ctx = ctx;
     log_info("server: listening on http://%s:%d", host, port);
+    bws_start(app);
     while (!stop_flag)
         if (lws_service(ctx, 0) < 0)
             break;
+    bws_stop();
     app->lws_ctx = NULL;
     lws_context_destroy(ctx);
     return 0;

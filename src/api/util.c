@@ -82,6 +82,10 @@ json_t *req_json_object(struct req *r, struct resp *out, const char *const *allo
 bool req_auth(struct req *r, struct resp *out, int min_role)
 {
     enum cg_err e;
+    if (r->key_auth)
+        return true; /* already checked for this request (Binance layer) */
+    if (strncmp(r->authz, "Bearer ", 7) != 0 && r->apikey[0])
+        return apikey_auth(r, out, min_role);
     if (strncmp(r->authz, "Bearer ", 7) != 0) {
         resp_error(out, CG_EAUTH, "send Authorization: Bearer <access_token>");
         return false;

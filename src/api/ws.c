@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/binance_ws.h"
 #include "core/clock.h"
 
 #define QUEUE_CAP 1024
@@ -309,9 +310,14 @@ static bool wants(struct ws_client *c, const struct md_msg *m)
 
 void ws_dispatch(struct app *app, struct md_msg *list)
 {
-    (void)app;
     while (list) {
         struct md_msg *next = list->next;
+        if (list->channel == MD_BWS_DIGEST) { /* Binance-compatible streams */
+            bws_ingest(app, list);
+            md_msg_unref(list);
+            list = next;
+            continue;
+        }
         for (struct ws_client *c = clients; c; c = c->next) {
             if (wants(c, list)) {
                 enqueue(c, list);

@@ -173,6 +173,28 @@ static void load_house(json_t *h, struct config *cfg, int quote_scale)
     }
 }
 
+/* "analytics": {"risk_free_rate": "0.04", "concentration_limit": "0.5"}; both optional
+ * decimal fractions (defaults 0 and 0.5). */
+static enum cg_err load_analytics(json_t *a, struct config *cfg, char *errbuf, size_t errlen)
+{
+    static const char *const keys[] = {"risk_free_rate", "concentration_limit"};
+    int64_t *dst[] = {&cfg->analytics.risk_free_ppm, &cfg->analytics.concentration_ppm};
+    cfg->analytics.risk_free_ppm = 0;
+    cfg->analytics.concentration_ppm = 500000;
+    for (size_t i = 0; a && i < 2; i++) {
+        json_t *v = json_object_get(a, keys[i]);
+        int64_t ppm;
+        if (!v)
+            continue;
+        if (!json_is_string(v) || amount_parse(json_string_value(v), 6, &ppm) != CG_OK ||
+            ppm < (i == 0 ? -500000 : 0) || ppm > 1000000)
+            return cfg_fail(errbuf, errlen, CG_EINVAL,
+                            "config: analytics values are decimal strings (fractions)", keys[i]);
+        *dst[i] = ppm;
+    }
+    return CG_OK;
+}
+
 enum cg_err config_load(const char *path, const char *root, struct config *cfg, char *errbuf,
                         size_t errlen)
 {
@@ -211,7 +233,7 @@ enum cg_err config_load(const char *path, const char *root, struct config *cfg, 
         cfg->n_markets++;
     }
     load_house(json_object_get(doc, "house"), cfg, cfg->assets[cfg->markets[0].quote].scale);
-    e = CG_OK;
+    e = load_analytics(json_object_get(doc, "analytics"), cfg, errbuf, errlen);
 out:
     json_decref(doc);
     return e;

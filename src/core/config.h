@@ -58,12 +58,19 @@ struct house_cfg {
     int64_t ladder_level_notional; /* quote minor units per ladder level */
 };
 
+/* Portfolio risk settings (issue 6), optional "analytics" object of the config file. */
+struct analytics_cfg {
+    int64_t risk_free_ppm;     /* annual risk-free rate for Sharpe/Sortino, ppm (40000 = 4%) */
+    int64_t concentration_ppm; /* warn when one asset is above this share of equity, ppm */
+};
+
 struct config {
     struct asset_cfg assets[CFG_MAX_ASSETS];
     size_t n_assets;
     struct market_cfg markets[CFG_MAX_MARKETS];
     size_t n_markets;
     struct house_cfg house;
+    struct analytics_cfg analytics;
 };
 
 /*

@@ -2,6 +2,17 @@
  * One market's order book: price levels on each side, a FIFO of resting orders per level
  * (price-time priority), and an id index for O(1) lookup on cancel.
  *
+ * Levels are indexed by tick in a window of 8,192 ticks per side that follows the best price
+ * (a "price ladder"), with a sorted overflow array for prices outside it (book.c explains the
+ * layout). Complexity, L = levels of a side outside the window, N = resting orders:
+ * - insert, remove, find-by-id, best, level quantity, reduce: O(1) inside the window (the id
+ *   index: expected O(1), open addressing at load <= 1/2 that grows incrementally, 16 slots
+ *   moved per insert/remove, so no single insert rehashes all N orders); O(log L) to find a
+ *   level outside the window and O(L) to create or drop one there;
+ * - when the best price leaves the window, the next insert moves the window: O(levels of the
+ *   side + 128), amortised over the >= 2,048 ticks the price must move for that;
+ * - depth and foreach: O(levels visited + 128).
+ *
  * The book only stores and orders resting orders; matching, holds and fees live in engine.c,
  * which walks the book with book_best()/book_reduce()/book_remove().
  *
@@ -79,7 +90,6 @@ struct order {
     struct order *prev;
     struct order *next;
     struct book_level *level;
-    struct order *id_next; /* id-index chain */
 };
 
 /* A price level as seen from outside: price and the sum of `remaining` of its orders. */
@@ -91,8 +101,12 @@ struct book_level_view {
 
 struct book;
 
-/* Allocate an empty book. Returns NULL on out of memory. */
-struct book *book_new(void);
+/*
+ * Allocate an empty book for a market whose prices are multiples of tick_size (quote minor
+ * units, > 0). Prices that are not multiples of it still work (they live in the overflow, the
+ * slower path). Returns NULL on out of memory or tick_size <= 0.
+ */
+struct book *book_new(int64_t tick_size);
 /* Free the book and its levels (not the orders). NULL is a no-op. */
 void book_free(struct book *b);
 
@@ -111,6 +125,9 @@ struct order *book_find(const struct book *b, uint64_t id);
 
 /* The first order in the queue of the best level of `side` (highest bid / lowest ask), or NULL. */
 struct order *book_best(const struct book *b, enum side side);
+
+/* The best level of `side` (price, total remaining, orders) into *out, O(1); false if empty. */
+bool book_best_level(const struct book *b, enum side side, struct book_level_view *out);
 
 /* Best price of `side` into *price; false if that side is empty. */
 bool book_best_price(const struct book *b, enum side side, int64_t *price);
@@ -139,5 +156,12 @@ size_t book_order_count(const struct book *b);
  */
 void book_foreach(const struct book *b, enum side side,
                   void (*fn)(const struct order *o, void *ctx), void *ctx);
+
+/*
+ * Like book_foreach, but fn returns false to stop: a walk that ends once it has what it needs
+ * costs O(orders visited + 128), not O(side).
+ */
+void book_walk(const struct book *b, enum side side, bool (*fn)(const struct order *o, void *ctx),
+               void *ctx);
 
 #endif

@@ -49,6 +49,26 @@ struct touched {
     int64_t price;
 };
 
+/*
+ * A set of keys (a, b, c) seen in the current batch: open addressing with linear probing, each
+ * slot stamped with the batch it was filled in, so a new batch starts empty without clearing.
+ * It lets touch() and record_balance() keep only the first record of a level or an account per
+ * batch, so finish_batch() sorts unique entries only.
+ */
+struct seen_slot {
+    uint64_t stamp; /* batch id; any other value means empty */
+    uint64_t a;
+    int64_t c;
+    uint32_t b;
+};
+
+struct seen_set {
+    struct seen_slot *v;
+    size_t cap; /* power of two */
+    size_t n;   /* entries with stamp == cur_stamp */
+    uint64_t cur_stamp;
+};
+
 struct engine {
     const struct config *cfg;
     struct ledger *lg;
@@ -59,10 +79,14 @@ struct engine {
     uint64_t *book_seq;
     struct market_stops *stops;
     struct last_price *last;
+    size_t n_dirty;             /* markets with last[m].dirty set */
+    struct market_top *top_now; /* per market: its top after the last batch that changed it */
     struct coid_entry **coids;
     /* batch being built */
     struct batch *cur;
-    VEC(struct touched) touched;
+    VEC(struct touched) touched;   /* unique per batch */
+    struct seen_set seen_levels;   /* (market, side, price) in touched */
+    struct seen_set seen_balances; /* (user, asset) in cur->balances */
     /* queue */
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -74,6 +98,19 @@ struct engine {
     void *emit_ctx;
     bool hash_every_batch; /* test hook: engine_hash_every_batch */
 };
+
+/* Make room for one more element (aborts on out of memory). */
+#define VEC_RESERVE1(vec)                                                                          \
+    do {                                                                                           \
+        if ((vec).n == (vec).cap) {                                                                \
+            size_t ncap_ = (vec).cap ? (vec).cap * 2 : 16;                                         \
+            void *nv_ = realloc((vec).v, ncap_ * sizeof(*(vec).v));                                \
+            if (!nv_)                                                                              \
+                abort();                                                                           \
+            (vec).v = nv_;                                                                         \
+            (vec).cap = ncap_;                                                                     \
+        }                                                                                          \
+    } while (0)
 
 #define VEC_PUSH(vec, item)                                                                        \
     do {                                                                                           \
@@ -88,10 +125,30 @@ struct engine {
         (vec).v[(vec).n++] = (item);                                                               \
     } while (0)
 
-void batch_free(struct batch *b)
+/*
+ * Freed batches go back to a small process-wide pool (any thread frees, the engine thread takes)
+ * with their vectors' capacity, so a batch in steady state costs no malloc. Bounded: at most
+ * BATCH_POOL_MAX batches, and a vector above BATCH_POOL_KEEP_BYTES is freed rather than kept.
+ */
+#define BATCH_POOL_MAX 4
+#define BATCH_POOL_KEEP_BYTES (8u << 20)
+
+static pthread_mutex_t batch_pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct batch *batch_pool[BATCH_POOL_MAX];
+static size_t batch_pool_n;
+
+#define VEC_TRIM(vec)                                                                              \
+    do {                                                                                           \
+        if ((vec).cap * sizeof(*(vec).v) > BATCH_POOL_KEEP_BYTES) {                                \
+            free((vec).v);                                                                         \
+            (vec).v = NULL;                                                                        \
+            (vec).cap = 0;                                                                         \
+        }                                                                                          \
+        (vec).n = 0;                                                                               \
+    } while (0)
+
+static void batch_destroy(struct batch *b)
 {
-    if (!b)
-        return;
     free(b->results.v);
     free(b->orders.v);
     free(b->fills.v);
@@ -99,22 +156,81 @@ void batch_free(struct batch *b)
     free(b->balances.v);
     free(b->l2.v);
     free(b->tops);
+    free(b);
+}
+
+void batch_free(struct batch *b)
+{
+    if (!b)
+        return;
     for (size_t i = 0; b->bodies && i < b->results.n; i++)
         free(b->bodies[i]);
     free(b->bodies);
     free(b->statuses);
-    free(b);
+    b->bodies = NULL;
+    b->statuses = NULL;
+    VEC_TRIM(b->results);
+    VEC_TRIM(b->orders);
+    VEC_TRIM(b->fills);
+    VEC_TRIM(b->entries);
+    VEC_TRIM(b->balances);
+    VEC_TRIM(b->l2);
+    pthread_mutex_lock(&batch_pool_mu);
+    if (batch_pool_n < BATCH_POOL_MAX) {
+        batch_pool[batch_pool_n++] = b;
+        b = NULL;
+    }
+    pthread_mutex_unlock(&batch_pool_mu);
+    if (b)
+        batch_destroy(b);
 }
 
+/* A pooled (emptied) batch or a new one; aborts on out of memory. */
+static struct batch *batch_take(size_t n_markets)
+{
+    struct batch *b = NULL;
+    pthread_mutex_lock(&batch_pool_mu);
+    if (batch_pool_n > 0)
+        b = batch_pool[--batch_pool_n];
+    pthread_mutex_unlock(&batch_pool_mu);
+    if (!b) {
+        b = calloc(1, sizeof(*b));
+        if (!b)
+            abort();
+    }
+    if (b->tops_cap < n_markets) {
+        free(b->tops);
+        b->tops = malloc(n_markets * sizeof(*b->tops));
+        if (!b->tops)
+            abort();
+        b->tops_cap = n_markets;
+    }
+    memset(b->tops, 0, n_markets * sizeof(*b->tops));
+    b->n_markets = n_markets;
+    return b;
+}
+
+/*
+ * The products below take a 64-bit path when the product fits in int64 (the common case: a
+ * 128-bit division is a libgcc call, __divti3, of 40-90 cycles); both paths truncate toward
+ * zero, so the results are identical.
+ */
 int64_t engine_fee(int64_t notional, int64_t ppm)
 {
+    int64_t p;
+    if (!__builtin_mul_overflow(notional, ppm, &p))
+        return p / 1000000;
     return (int64_t)(((__int128)notional * ppm) / 1000000);
 }
 
 static int64_t notional_of(const struct config *cfg, const struct market_cfg *m, int64_t price,
                            int64_t qty)
 {
-    __int128 p = (__int128)price * qty / amount_pow10(cfg->assets[m->base].scale);
+    int64_t p64;
+    __int128 p;
+    if (!__builtin_mul_overflow(price, qty, &p64))
+        return p64 / amount_pow10(cfg->assets[m->base].scale);
+    p = (__int128)price * qty / amount_pow10(cfg->assets[m->base].scale);
     return p > INT64_MAX ? INT64_MAX : (int64_t)p;
 }
 
@@ -205,11 +321,13 @@ struct engine *engine_new(const struct config *cfg)
     e->book_seq = calloc(cfg->n_markets, sizeof(*e->book_seq));
     e->stops = calloc(cfg->n_markets, sizeof(*e->stops));
     e->last = calloc(cfg->n_markets, sizeof(*e->last));
+    e->top_now = calloc(cfg->n_markets, sizeof(*e->top_now));
     e->coids = calloc(COID_BUCKETS, sizeof(*e->coids));
-    if (!e->lg || !e->books || !e->house || !e->book_seq || !e->stops || !e->last || !e->coids)
+    if (!e->lg || !e->books || !e->house || !e->book_seq || !e->stops || !e->last || !e->coids ||
+        !e->top_now)
         goto fail;
     for (size_t i = 0; i < cfg->n_markets; i++) {
-        e->books[i] = book_new();
+        e->books[i] = book_new(cfg->markets[i].tick_size);
         if (!e->books[i])
             goto fail;
     }
@@ -277,10 +395,13 @@ void engine_free(struct engine *e)
     free(e->coids);
     free(e->stops);
     free(e->last);
+    free(e->top_now);
     free(e->books);
     free(e->house);
     free(e->book_seq);
     free(e->touched.v);
+    free(e->seen_levels.v);
+    free(e->seen_balances.v);
     ledger_free(e->lg);
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->cv);
@@ -443,7 +564,6 @@ enum cg_err engine_restore_order(struct engine *e, const struct order *src)
     *o = *src;
     o->prev = o->next = NULL;
     o->level = NULL;
-    o->id_next = NULL;
     coid_add(e, o);
     if (order_type_is_stop(o->type) && !o->triggered) {
         stop_insert(e, o);
@@ -478,6 +598,7 @@ static void note_trade(struct engine *e, uint32_t market, int64_t last, int64_t 
         lp->hi = high;
         lp->lo = low;
         lp->dirty = true;
+        e->n_dirty++;
         return;
     }
     if (high > lp->hi)
@@ -488,10 +609,69 @@ static void note_trade(struct engine *e, uint32_t market, int64_t last, int64_t 
 
 /* ---- batch recording ---- */
 
+static size_t seen_hash(uint64_t a, uint32_t b, int64_t c, size_t cap)
+{
+    uint64_t h = a * UINT64_C(0x9E3779B97F4A7C15) ^ (uint64_t)c * UINT64_C(0xC2B2AE3D27D4EB4F) ^
+                 (uint64_t)b * UINT64_C(0x165667B19E3779F9);
+    h ^= h >> 29;
+    return (size_t)(h * UINT64_C(0x9E3779B97F4A7C15) >> 32) & (cap - 1);
+}
+
+/* Double the set, keeping the entries of the current stamp. Aborts on out of memory. */
+static void seen_grow(struct seen_set *s)
+{
+    size_t cap = s->cap ? s->cap * 2 : 256;
+    struct seen_slot *v = calloc(cap, sizeof(*v));
+    if (!v)
+        abort();
+    for (size_t i = 0; i < s->cap; i++) {
+        const struct seen_slot *o = &s->v[i];
+        size_t k;
+        if (o->stamp != s->cur_stamp)
+            continue;
+        k = seen_hash(o->a, o->b, o->c, cap);
+        while (v[k].stamp == s->cur_stamp)
+            k = (k + 1) & (cap - 1);
+        v[k] = *o;
+    }
+    free(s->v);
+    s->v = v;
+    s->cap = cap;
+}
+
+/* Add (a, b, c) under `stamp`; true if it was not there yet. Amortised O(1). */
+static bool seen_add(struct seen_set *s, uint64_t stamp, uint64_t a, uint32_t b, int64_t c)
+{
+    size_t k;
+    if (s->cur_stamp != stamp) {
+        s->cur_stamp = stamp;
+        s->n = 0;
+    }
+    if (2 * (s->n + 1) > s->cap)
+        seen_grow(s);
+    k = seen_hash(a, b, c, s->cap);
+    while (s->v[k].stamp == stamp) {
+        if (s->v[k].a == a && s->v[k].b == b && s->v[k].c == c)
+            return false;
+        k = (k + 1) & (s->cap - 1);
+    }
+    s->v[k] = (struct seen_slot){stamp, a, c, b};
+    s->n++;
+    return true;
+}
+
+/* The id of the batch being built, or of the next one (recovery touches levels before it). */
+static uint64_t batch_stamp(const struct engine *e)
+{
+    return e->cur ? e->cur->id : e->next_batch_id;
+}
+
+/* Note that the level (market, side, price) changed: one L2 delta per level per batch. */
 static void touch(struct engine *e, uint32_t market, int side, int64_t price)
 {
     struct touched t = {market, (uint8_t)side, price};
-    VEC_PUSH(e->touched, t);
+    if (seen_add(&e->seen_levels, batch_stamp(e), market, (uint32_t)side, price))
+        VEC_PUSH(e->touched, t);
 }
 
 static void record_order(struct engine *e, const struct order *o)
@@ -500,11 +680,12 @@ static void record_order(struct engine *e, const struct order *o)
         VEC_PUSH(e->cur->orders, *o);
 }
 
+/* Note that an account changed: finish_batch() reads its final state once per batch. */
 static void record_balance(struct engine *e, uint64_t user_id, uint32_t asset)
 {
-    const struct balance *b = ledger_get(e->lg, user_id, asset);
-    struct balance_change c = {user_id, asset, b ? b->total : 0, b ? b->held : 0};
-    VEC_PUSH(e->cur->balances, c);
+    struct balance_change c = {user_id, asset, 0, 0};
+    if (seen_add(&e->seen_balances, e->cur->id, user_id, asset, 0))
+        VEC_PUSH(e->cur->balances, c);
 }
 
 static enum cg_err post_entry(struct engine *e, struct journal_entry *je)
@@ -754,18 +935,20 @@ struct walk {
     int64_t first; /* the first price it would trade at (0 if none) */
 };
 
-static void walk_visit(const struct order *o, void *ctx)
+/* Returns false to end the walk: levels come best first, so once a price does not cross, or
+ * the quantity is covered, nothing further can change the result. */
+static bool walk_visit(const struct order *o, void *ctx)
 {
     struct walk *w = ctx;
     const struct market_cfg *m = &w->e->cfg->markets[w->taker->market];
     int64_t q;
     int64_t n;
     if (w->stopped || w->qty >= w->taker->remaining || !crosses(w->taker, o->price))
-        return;
+        return false;
     if (o->user_id == w->taker->user_id) {
         /* expire_maker cancels it and goes on; the other modes end the taker here */
         w->stopped = w->taker->stp != STP_EXPIRE_MAKER;
-        return;
+        return !w->stopped;
     }
     q = w->taker->remaining - w->qty < o->remaining ? w->taker->remaining - w->qty : o->remaining;
     n = notional_of(w->e->cfg, m, o->price, q);
@@ -773,12 +956,13 @@ static void walk_visit(const struct order *o, void *ctx)
         w->first = o->price;
     w->qty += q;
     w->cost += n + engine_fee(n, m->taker_fee_ppm);
+    return w->qty < w->taker->remaining;
 }
 
 static struct walk walk_book(struct engine *e, const struct order *o)
 {
     struct walk w = {e, o, 0, 0, false, 0};
-    book_foreach(e->books[o->market], o->side == SIDE_BUY ? SIDE_SELL : SIDE_BUY, walk_visit, &w);
+    book_walk(e->books[o->market], o->side == SIDE_BUY ? SIDE_SELL : SIDE_BUY, walk_visit, &w);
     return w;
 }
 
@@ -812,7 +996,7 @@ static void result_order(struct engine *e, struct cmd_result *r, const struct or
     if (!r)
         return;
     r->order = *o;
-    r->order.prev = r->order.next = r->order.id_next = NULL;
+    r->order.prev = r->order.next = NULL;
     r->order.level = NULL;
     r->fill_first = (uint32_t)fills_before;
     r->fill_count = (uint32_t)(e->cur->fills.n - fills_before);
@@ -1386,7 +1570,7 @@ static void house_ladder(struct engine *e, uint32_t market, int64_t price, int64
 
 static void process(struct engine *e, const struct cmd *c)
 {
-    struct cmd_result r;
+    struct cmd_result *r;
     enum cg_err err = CG_OK;
 
     if ((c->type == CMD_FEED_BOOK || c->type == CMD_FEED_PRICE || c->type == CMD_FEED_TRADE) &&
@@ -1413,43 +1597,49 @@ static void process(struct engine *e, const struct cmd *c)
     default:
         break;
     }
-    memset(&r, 0, sizeof(r));
-    r.req_id = c->req_id;
-    r.type = c->type;
-    r.user_id = c->user_id;
-    r.ts = c->ts;
-    memcpy(r.idem_key, c->idem_key, sizeof(r.idem_key));
-    memcpy(r.idem_hash, c->idem_hash, sizeof(r.idem_hash));
-    r.fill_first = (uint32_t)e->cur->fills.n;
+    /* the result is built in place in the batch (one command, one result, nothing else pushes
+     * results meanwhile): no 400-byte copy per command */
+    VEC_RESERVE1(e->cur->results);
+    r = &e->cur->results.v[e->cur->results.n];
+    memset(r, 0, sizeof(*r));
+    r->req_id = c->req_id;
+    r->type = c->type;
+    r->user_id = c->user_id;
+    r->ts = c->ts;
+    memcpy(r->idem_key, c->idem_key, sizeof(r->idem_key));
+    memcpy(r->idem_hash, c->idem_hash, sizeof(r->idem_hash));
+    r->fill_first = (uint32_t)e->cur->fills.n;
     switch (c->type) {
     case CMD_DEPOSIT:
     case CMD_WITHDRAW:
-        err = do_funds(e, c, &r);
+        err = do_funds(e, c, r);
         break;
     case CMD_PLACE:
-        err = do_place(e, c, &r, false, NULL);
+        err = do_place(e, c, r, false, NULL);
         break;
     case CMD_CANCEL:
-        err = do_cancel(e, c, &r);
+        err = do_cancel(e, c, r);
         break;
     case CMD_AMEND:
-        err = do_amend(e, c, &r);
+        err = do_amend(e, c, r);
         break;
     case CMD_CANCEL_ALL:
-        err = do_cancel_all(e, c, &r);
+        err = do_cancel_all(e, c, r);
         break;
     default:
         err = CG_EINVAL;
     }
-    r.err = err;
-    VEC_PUSH(e->cur->results, r);
+    r->err = err;
+    e->cur->results.n++;
 triggers:
-    for (uint32_t m = 0; m < e->cfg->n_markets; m++) {
+    /* markets in index order, only when something traded (most commands do not) */
+    for (uint32_t m = 0; e->n_dirty > 0 && m < e->cfg->n_markets; m++) {
         struct last_price *lp = &e->last[m];
         while (lp->dirty) {
             int64_t hi = lp->hi;
             int64_t lo = lp->lo;
             lp->dirty = false;
+            e->n_dirty--;
             trigger_stops(e, m, hi, lo, c->ts);
         }
     }
@@ -1475,18 +1665,44 @@ static int cmp_balance(const void *a, const void *b)
     return x->asset < y->asset ? -1 : (x->asset > y->asset);
 }
 
+/*
+ * Sort n elements of `size` bytes with cmp: insertion sort for the few entries of a small batch
+ * (glibc's qsort costs ~100 instructions of setup even for 2 elements), qsort otherwise.
+ */
+#define SMALL_SORT_MAX 24
+#define SORT_ELEM_MAX 32
+
+static void sort_small(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+    unsigned char *v = base;
+    unsigned char tmp[SORT_ELEM_MAX];
+    if (n > SMALL_SORT_MAX || size > sizeof(tmp)) {
+        qsort(base, n, size, cmp);
+        return;
+    }
+    for (size_t i = 1; i < n; i++) {
+        size_t j = i;
+        if (cmp(v + (j - 1) * size, v + j * size) <= 0)
+            continue;
+        memcpy(tmp, v + i * size, size);
+        while (j > 0 && cmp(v + (j - 1) * size, tmp) > 0) {
+            memcpy(v + j * size, v + (j - 1) * size, size);
+            j--;
+        }
+        memcpy(v + j * size, tmp, size);
+    }
+}
+
 static void finish_batch(struct engine *e)
 {
     struct batch *b = e->cur;
-    size_t w = 0;
 
+    /* touched and balances hold one entry per level / account (seen_add) */
     if (e->touched.n > 1)
-        qsort(e->touched.v, e->touched.n, sizeof(*e->touched.v), cmp_touched);
+        sort_small(e->touched.v, e->touched.n, sizeof(*e->touched.v), cmp_touched);
     for (size_t i = 0; i < e->touched.n; i++) {
         struct touched *t = &e->touched.v[i];
         struct l2_change ch;
-        if (i > 0 && cmp_touched(t, &e->touched.v[i - 1]) == 0)
-            continue;
         ch.market = t->market;
         ch.side = t->side;
         ch.price = t->price;
@@ -1495,39 +1711,37 @@ static void finish_batch(struct engine *e)
         b->tops[t->market].changed = true;
     }
     e->touched.n = 0;
+    /* tops: recomputed (O(1) each) only for markets this batch changed */
     for (size_t m = 0; m < e->cfg->n_markets; m++) {
         struct market_top *top = &b->tops[m];
-        struct order *bb = book_best(e->books[m], SIDE_BUY);
-        struct order *ba = book_best(e->books[m], SIDE_SELL);
-        if (top->changed)
-            e->book_seq[m]++;
-        top->book_seq = e->book_seq[m];
-        top->has_bid = bb != NULL;
-        top->has_ask = ba != NULL;
-        if (bb) {
-            top->bid = bb->price;
-            top->bid_qty = book_level_quantity(e->books[m], SIDE_BUY, bb->price);
-        }
-        if (ba) {
-            top->ask = ba->price;
-            top->ask_qty = book_level_quantity(e->books[m], SIDE_SELL, ba->price);
-        }
-    }
-    /* keep the last state of each balance only */
-    if (b->balances.n > 1)
-        qsort(b->balances.v, b->balances.n, sizeof(*b->balances.v), cmp_balance);
-    for (size_t i = 0; i < b->balances.n; i++) {
-        const struct balance_change *c = &b->balances.v[i];
-        const struct balance *cur;
-        if (w > 0 && cmp_balance(c, &b->balances.v[w - 1]) == 0)
+        struct book_level_view lv;
+        if (!top->changed) {
+            *top = e->top_now[m];
+            top->changed = false;
             continue;
-        cur = ledger_get(e->lg, c->user_id, c->asset);
-        b->balances.v[w] = *c;
-        b->balances.v[w].total = cur ? cur->total : 0;
-        b->balances.v[w].held = cur ? cur->held : 0;
-        w++;
+        }
+        top->book_seq = ++e->book_seq[m];
+        top->has_bid = book_best_level(e->books[m], SIDE_BUY, &lv);
+        if (top->has_bid) {
+            top->bid = lv.price;
+            top->bid_qty = lv.quantity;
+        }
+        top->has_ask = book_best_level(e->books[m], SIDE_SELL, &lv);
+        if (top->has_ask) {
+            top->ask = lv.price;
+            top->ask_qty = lv.quantity;
+        }
+        e->top_now[m] = *top;
     }
-    b->balances.n = w;
+    /* the final state of each changed account */
+    if (b->balances.n > 1)
+        sort_small(b->balances.v, b->balances.n, sizeof(*b->balances.v), cmp_balance);
+    for (size_t i = 0; i < b->balances.n; i++) {
+        struct balance_change *c = &b->balances.v[i];
+        const struct balance *cur = ledger_get(e->lg, c->user_id, c->asset);
+        c->total = cur ? cur->total : 0;
+        c->held = cur ? cur->held : 0;
+    }
     b->next_order_id = e->next_order_id;
     b->next_fill_id = e->next_fill_id;
     b->next_entry_id = e->next_entry_id;
@@ -1539,14 +1753,8 @@ static void finish_batch(struct engine *e)
 
 static struct batch *begin_batch(struct engine *e)
 {
-    struct batch *b = calloc(1, sizeof(*b));
-    if (!b)
-        abort();
+    struct batch *b = batch_take(e->cfg->n_markets);
     b->id = e->next_batch_id++;
-    b->n_markets = e->cfg->n_markets;
-    b->tops = calloc(b->n_markets, sizeof(*b->tops));
-    if (!b->tops)
-        abort();
     e->cur = b;
     return b;
 }

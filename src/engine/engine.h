@@ -193,7 +193,10 @@ struct market_top {
     int64_t bid, ask, bid_qty, ask_qty;
 };
 
-/* Everything one engine batch changed. Owned by whoever receives it; freed with batch_free. */
+/*
+ * Everything one engine batch changed. Owned by whoever receives it; freed with batch_free (any
+ * thread), which returns it to a small pool the engine reuses (vectors keep their capacity).
+ */
 struct batch {
     uint64_t id;
     VEC(struct cmd_result) results;
@@ -204,6 +207,7 @@ struct batch {
     VEC(struct l2_change) l2; /* sorted by market, side, price */
     struct market_top *tops;  /* n_markets entries */
     size_t n_markets;
+    size_t tops_cap; /* allocated entries of tops (batches are pooled and reused) */
     uint64_t next_order_id, next_fill_id, next_entry_id, next_seq;
     uint64_t persisted_hash; /* engine_persisted_hash() after the batch, 0 unless enabled */
     /* set by the store's render hook before commit: one HTTP response per result */

@@ -143,11 +143,17 @@ enum cg_err ledger_post(struct ledger *lg, struct journal_entry *e)
         if (sums[a] != 0)
             return CG_EINVAL;
     /* Check every posting's running result on the current balances (a missing account is
-     * zero), and only then create accounts and apply: a refused entry changes nothing. */
+     * zero), and only then create accounts and apply: a refused entry changes nothing. Each
+     * account is looked up once here; only when one is missing (creating it may grow and move
+     * the table) are they all looked up again. */
+    bool missing = false;
     for (uint32_t i = 0; i < e->n; i++) {
-        const struct balance *b = ledger_get(lg, e->p[i].user_id, e->p[i].asset);
+        struct account *a = find_slot(lg->slots, lg->cap, e->p[i].user_id, e->p[i].asset);
+        const struct balance *b = a->user_id ? &a->b : NULL;
         int64_t total = b ? b->total : 0;
         int64_t held = b ? b->held : 0;
+        acc[i] = a;
+        missing |= b == NULL;
         for (uint32_t j = 0; j <= i; j++) {
             if (e->p[j].user_id != e->p[i].user_id || e->p[j].asset != e->p[i].asset)
                 continue;
@@ -160,11 +166,13 @@ enum cg_err ledger_post(struct ledger *lg, struct journal_entry *e)
         if (!ledger_is_issuer(e->p[i].user_id) && (total < 0 || total < held))
             return CG_EFUNDS;
     }
-    for (uint32_t i = 0; i < e->n; i++)
-        if (!get_or_add(lg, e->p[i].user_id, e->p[i].asset))
-            return CG_ENOMEM;
-    for (uint32_t i = 0; i < e->n; i++)
-        acc[i] = find_slot(lg->slots, lg->cap, e->p[i].user_id, e->p[i].asset);
+    if (missing) {
+        for (uint32_t i = 0; i < e->n; i++)
+            if (!get_or_add(lg, e->p[i].user_id, e->p[i].asset))
+                return CG_ENOMEM;
+        for (uint32_t i = 0; i < e->n; i++)
+            acc[i] = find_slot(lg->slots, lg->cap, e->p[i].user_id, e->p[i].asset);
+    }
     for (uint32_t i = 0; i < e->n; i++) {
         acc[i]->b.total += e->p[i].amount;
         acc[i]->b.held -= e->p[i].from_held;

@@ -113,7 +113,7 @@ static void expect_links(const struct order *head)
 
 Test(book, empty_book)
 {
-    struct book *b = book_new();
+    struct book *b = book_new(1);
     struct book_level_view v[4];
     int64_t price = 12345;
 
@@ -135,7 +135,7 @@ Test(book, empty_book)
 
 Test(book, price_time_priority)
 {
-    struct book *b = book_new();
+    struct book *b = book_new(1);
     struct order o[6];
     int64_t price = 0;
 
@@ -173,7 +173,7 @@ Test(book, price_time_priority)
 
 Test(book, partial_reduce_keeps_position)
 {
-    struct book *b = book_new();
+    struct book *b = book_new(1);
     struct order o[3];
     struct book_level_view v[2];
 
@@ -207,7 +207,7 @@ Test(book, partial_reduce_keeps_position)
 
 Test(book, cancel_from_middle_head_tail)
 {
-    struct book *b = book_new();
+    struct book *b = book_new(1);
     struct order o[7];
     struct book_level_view v[2];
 
@@ -252,7 +252,7 @@ Test(book, cancel_from_middle_head_tail)
 
 Test(book, level_removed_when_empty)
 {
-    struct book *b = book_new();
+    struct book *b = book_new(1);
     struct order o[5];
     struct book_level_view v[4];
     int64_t price = 0;
@@ -297,7 +297,7 @@ Test(book, level_removed_when_empty)
 
 Test(book, depth_ordering_and_aggregation)
 {
-    struct book *b = book_new();
+    struct book *b = book_new(1);
     struct order o[9];
     struct book_level_view v[8];
 
@@ -351,7 +351,7 @@ Test(book, depth_ordering_and_aggregation)
 
 Test(book, find_after_remove_is_null)
 {
-    struct book *b = book_new();
+    struct book *b = book_new(1);
     struct order o[3];
 
     insert_ok(b, order_set(&o[0], 42, 1, SIDE_BUY, 10, 1));
@@ -379,7 +379,7 @@ Test(book, find_after_remove_is_null)
 #ifndef NDEBUG
 Test(book, duplicate_id_is_a_bug, .signal = SIGABRT)
 {
-    struct book *b = book_new();
+    struct book *b = book_new(1);
     struct order o[2];
 
     insert_ok(b, order_set(&o[0], 7, 1, SIDE_BUY, 10, 1));
@@ -410,7 +410,7 @@ Test(book, many_orders)
 {
     uint64_t seed = test_seed("BOOK_SEED");
     uint64_t rng = seed;
-    struct book *b = book_new();
+    struct book *b = book_new(1);
     struct order *o = calloc(MANY, sizeof(*o));
     struct order **perm = calloc(MANY, sizeof(*perm));
     int64_t *level_sum = calloc(2 * MANY_PRICES, sizeof(*level_sum));
@@ -511,6 +511,8 @@ struct sim {
     uint64_t dead_ids[64]; /* recently removed ids: must not be found */
     size_t ndead;
     int64_t mid;
+    int64_t scale; /* price steps of `scale` ticks: > 1 spreads the book beyond the ladder window */
+    int64_t tick;  /* the book's tick size; prices that are not multiples of it are also used */
 };
 
 #define SIM_REQUIRE(s, cond, fmt, ...)                                                             \
@@ -751,7 +753,16 @@ static void sim_compare_full(struct sim *s)
     for (size_t i = 0; i < 64 && i < s->ndead; i++)
         SIM_REQUIRE(s, book_find(s->book, s->dead_ids[i]) == NULL,
                     "removed id %" PRIu64 " still found", s->dead_ids[i]);
-    for (int64_t p = s->mid - 40; p <= s->mid + 40; p++) {
+    for (int side = 0; side < 2; side++) {
+        struct book_level_view want[SIM_DEPTH];
+        size_t n = ref_depth(&s->ref, (enum side)side, want, SIM_DEPTH);
+
+        for (size_t i = 0; i < n; i++)
+            SIM_REQUIRE(
+                s, book_level_quantity(s->book, (enum side)side, want[i].price) == want[i].quantity,
+                "side %d level quantity at %" PRId64, side, want[i].price);
+    }
+    for (int64_t p = s->mid - 40 * s->scale; p <= s->mid + 40 * s->scale; p += s->scale) {
         struct book_level_view want[SIM_DEPTH];
         int64_t sum[2] = {0, 0};
 
@@ -770,11 +781,14 @@ static void sim_compare_full(struct sim *s)
 /* A limit price for `side`: mostly passive (rests), sometimes through the spread. */
 static int64_t sim_price(struct sim *s, enum side side)
 {
-    int64_t off = (int64_t)rng_below(&s->rng, 30);
+    int64_t off = (int64_t)rng_below(&s->rng, 30) * s->scale;
 
     if (rng_below(&s->rng, 5) == 0)
-        off = -(int64_t)rng_below(&s->rng, 10);
-    return side == SIDE_BUY ? s->mid - off : s->mid + 1 + off;
+        off = -(int64_t)rng_below(&s->rng, 10) * s->scale;
+    /* now and then an odd price, off the tick grid (restored orders after a tick change) */
+    if (s->tick > 1 && rng_below(&s->rng, 50) == 0)
+        off += 1 + (int64_t)rng_below(&s->rng, (uint64_t)s->tick - 1);
+    return side == SIDE_BUY ? s->mid - off : s->mid + s->tick + off;
 }
 
 /*
@@ -788,13 +802,18 @@ static void sim_step(struct sim *s)
     enum side side = rng_below(&s->rng, 2) ? SIDE_SELL : SIDE_BUY;
 
     if (rng_below(&s->rng, 20) == 0)
-        s->mid += rng_below(&s->rng, 2) ? 1 : -1;
+        s->mid += rng_below(&s->rng, 2) ? s->tick : -s->tick;
+    /* wide books: the market jumps by up to 30 steps now and then (moves the ladder window) */
+    if (s->scale > 1 && rng_below(&s->rng, 200) == 0)
+        s->mid += ((int64_t)rng_below(&s->rng, 61) - 30) * s->scale;
+    if (s->mid < 100 * s->scale)
+        s->mid = 100 * s->scale; /* prices stay > 0 */
     if (live >= SIM_MAX_LIVE || rng_below(&s->rng, 1000) < live) {
         sim_cancel(s, (size_t)rng_below(&s->rng, live));
     } else if (r < 700) {
         sim_order(s, side, sim_price(s, side), 1 + (int64_t)rng_below(&s->rng, 100), false);
     } else if (r < 900) {
-        int64_t price = s->mid - 20 + (int64_t)rng_below(&s->rng, 41);
+        int64_t price = s->mid + ((int64_t)rng_below(&s->rng, 41) - 20) * s->scale;
 
         sim_order(s, side, price, 1 + (int64_t)rng_below(&s->rng, 500), true);
     } else if (r < 999) {
@@ -810,15 +829,17 @@ static void sim_step(struct sim *s)
     }
 }
 
-Test(book, random_against_reference, .timeout = 60)
+static void sim_run(int64_t tick, int64_t scale)
 {
     struct sim *s = calloc(1, sizeof(*s));
 
     cr_assert_not_null(s);
     s->seed = test_seed("BOOK_SEED");
     s->rng = s->seed;
-    s->mid = 100000;
-    s->book = book_new();
+    s->tick = tick;
+    s->scale = scale * tick;
+    s->mid = 100000 * tick;
+    s->book = book_new(tick);
     cr_assert_not_null(s->book);
     for (size_t i = 0; i < SIM_POOL; i++)
         s->free_orders[s->nfree++] = &s->pool[SIM_POOL - 1 - i];
@@ -836,4 +857,60 @@ Test(book, random_against_reference, .timeout = 60)
     sim_compare_full(s);
     book_free(s->book);
     free(s);
+}
+
+/* A book within a few dozen ticks of the mid: every level in the ladder window. */
+Test(book, random_against_reference, .timeout = 60)
+{
+    sim_run(1, 1);
+}
+
+/*
+ * Levels up to 30 x 500 ticks from a mid that jumps by up to 15,000 ticks: most levels are
+ * outside the 8,192-tick ladder window, the window moves often, and 2% of prices are off the
+ * tick grid (always in the overflow).
+ */
+Test(book, random_wide_book_against_reference, .timeout = 60)
+{
+    sim_run(100, 500);
+}
+
+/* Price steps of 150 ticks: levels straddle the window's edges. */
+Test(book, random_window_edges_against_reference, .timeout = 60)
+{
+    sim_run(5, 150);
+}
+
+static bool collect_first_three(const struct order *o, void *ctx)
+{
+    struct id_list *l = ctx;
+
+    l->ids[l->n++] = o->id;
+    return l->n < 3;
+}
+
+/* book_walk visits in priority order (across levels and within one) and stops when told. */
+Test(book, walk_stops_when_told)
+{
+    struct book *b = book_new(1);
+    struct order o[5];
+    struct id_list got = {.n = 0};
+
+    cr_assert_not_null(b);
+    insert_ok(b, order_set(&o[0], 1, 1, SIDE_SELL, 101, 1));
+    insert_ok(b, order_set(&o[1], 2, 2, SIDE_SELL, 100, 1));
+    insert_ok(b, order_set(&o[2], 3, 3, SIDE_SELL, 100, 1));
+    insert_ok(b, order_set(&o[3], 4, 4, SIDE_SELL, 102, 1));
+    insert_ok(b, order_set(&o[4], 5, 5, SIDE_SELL, 50000, 1)); /* far: in the overflow */
+    book_walk(b, SIDE_SELL, collect_first_three, &got);
+    cr_assert_eq(got.n, 3);
+    cr_assert_eq(got.ids[0], 2);
+    cr_assert_eq(got.ids[1], 3);
+    cr_assert_eq(got.ids[2], 1);
+    got.n = 0;
+    book_walk(b, SIDE_BUY, collect_first_three, &got);
+    cr_assert_eq(got.n, 0);
+    for (int i = 0; i < 5; i++)
+        book_remove(b, &o[i]);
+    book_free(b);
 }
