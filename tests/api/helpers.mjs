@@ -69,6 +69,18 @@ function newPgDatabase(dir) {
   fs.writeFileSync(path.join(dir, 'db-url'), pgUrl(name));
 }
 
+// Run SQL (portable: see src/store/db.h) directly on the data directory's store, with the server
+// stopped: psql on PostgreSQL, the sqlite3 CLI on SQLite.
+export function storeSql(dataDir, sql) {
+  const f = path.join(dataDir, 'db-url');
+  if (fs.existsSync(f)) {
+    execFileSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', fs.readFileSync(f, 'utf8').trim(),
+      '-c', sql], { stdio: 'pipe' });
+  } else {
+    execFileSync('sqlite3', [path.join(dataDir, 'coinage.db'), sql], { stdio: 'pipe' });
+  }
+}
+
 // CLI arguments that point a coinage command at the data directory's store.
 export function dbArgs(dataDir) {
   const f = path.join(dataDir, 'db-url');
