@@ -112,8 +112,9 @@ struct resp {
     /* Binance-compatible answers (binance.c) */
     resp_finish_fn finish; /* applied to the completion of a pending request */
     uint64_t finish_arg;
-    int mbx_weight;  /* > 0: send X-MBX-USED-WEIGHT(-1M) with this value */
-    int retry_after; /* > 0: send Retry-After (seconds) */
+    int mbx_weight;                    /* > 0: send X-MBX-USED-WEIGHT(-1M) with this value */
+    int mbx_orders_10s, mbx_orders_1d; /* > 0: X-MBX-ORDER-COUNT-10S / -1D */
+    int retry_after;                   /* > 0: send Retry-After (seconds) */
 };
 
 /* ---- server.c ---- */

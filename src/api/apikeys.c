@@ -53,7 +53,8 @@ static bool put_enc(char *buf, size_t cap, size_t *at, const char *s, size_t n, 
  * The query part of the signed payload. lws 4.1 url-decodes the query in place and keeps no raw
  * copy, so the raw string is rebuilt from the decoded fragments: enc 0 as they are (what the
  * client sent when it needed no escaping, as with every ccxt request), enc 1/2 re-encoded. The
- * `signature` fragment is left out, wherever it is.
+ * `signature` fragment is left out, wherever it is. A value with an escaped '&' or '=' cannot be
+ * rebuilt (lws splits at the decoded character) and fails verification: refused, never accepted.
  */
 static bool query_payload(const struct req *r, int enc, char *buf, size_t cap, size_t *len)
 {

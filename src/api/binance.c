@@ -151,15 +151,19 @@ bool bn_body_is_form(const struct req *r)
     return i < r->body_len && r->body[i] != '{' && r->body[i] != '[';
 }
 
-static bool add_param(struct bn_params *p, const char *k, size_t kn, const char *v, size_t vn,
-                      bool decode)
+enum split_err { SPLIT_OK = 0, SPLIT_TOO_MANY, SPLIT_MALFORMED };
+
+static int add_param(struct bn_params *p, const char *k, size_t kn, const char *v, size_t vn,
+                     bool decode)
 {
-    if (p->n >= BN_MAX_PARAMS || kn >= BN_KEY_MAX || vn >= BN_VAL_MAX)
-        return false;
+    if (p->n >= BN_MAX_PARAMS)
+        return SPLIT_TOO_MANY;
+    if (kn >= BN_KEY_MAX || vn >= BN_VAL_MAX)
+        return SPLIT_MALFORMED;
     if (decode) {
         if (!form_decode(k, kn, p->k[p->n], BN_KEY_MAX) ||
             !form_decode(v, vn, p->v[p->n], BN_VAL_MAX))
-            return false;
+            return SPLIT_MALFORMED;
     } else {
         memcpy(p->k[p->n], k, kn);
         p->k[p->n][kn] = '\0';
@@ -167,11 +171,11 @@ static bool add_param(struct bn_params *p, const char *k, size_t kn, const char 
         p->v[p->n][vn] = '\0';
     }
     p->n++;
-    return true;
+    return SPLIT_OK;
 }
 
 /* Split s[0..n) at '&' into key=value pairs. */
-static bool split_params(struct bn_params *p, const char *s, size_t n, bool decode)
+static int split_params(struct bn_params *p, const char *s, size_t n, bool decode)
 {
     const char *end = s + n;
     while (s < end) {
@@ -180,27 +184,33 @@ static bool split_params(struct bn_params *p, const char *s, size_t n, bool deco
         const char *eq = memchr(s, '=', len);
         if (len) {
             size_t kn = eq ? (size_t)(eq - s) : len;
-            if (!add_param(p, s, kn, eq ? eq + 1 : s + len, eq ? len - kn - 1 : 0, decode))
-                return false;
+            int e = add_param(p, s, kn, eq ? eq + 1 : s + len, eq ? len - kn - 1 : 0, decode);
+            if (e != SPLIT_OK)
+                return e;
         }
         s += len + (amp ? 1 : 0);
     }
-    return true;
+    return SPLIT_OK;
 }
 
 struct bn_params *bn_params_load(struct req *r, struct resp *out)
 {
     struct bn_params *p = calloc(1, sizeof(*p));
+    int e;
     if (!p)
         abort();
     /* the query fragments are already url-decoded by libwebsockets */
-    if (r->qraw_truncated || !split_params(p, r->qraw, strlen(r->qraw), false) ||
-        (bn_body_is_form(r) && !split_params(p, r->body, r->body_len, true))) {
-        free(p);
+    e = r->qraw_truncated ? SPLIT_TOO_MANY : split_params(p, r->qraw, strlen(r->qraw), false);
+    if (e == SPLIT_OK && bn_body_is_form(r))
+        e = split_params(p, r->body, r->body_len, true);
+    if (e == SPLIT_OK)
+        return p;
+    free(p);
+    if (e == SPLIT_TOO_MANY)
         bn_error(out, 400, -1101, "Too many parameters; expected '48' and received more.");
-        return NULL;
-    }
-    return p;
+    else
+        bn_error(out, 400, -1100, "Illegal characters found in a parameter.");
+    return NULL;
 }
 
 const char *bn_param(const struct bn_params *p, const char *key)
@@ -256,6 +266,18 @@ struct rl_slot {
 
 static struct rl_slot rl_tab[BN_RL_SLOTS];
 
+/* The per-IP weight budget per minute: Binance's 6000, or COINAGE_API_WEIGHT_LIMIT (benchmarks,
+ * private deployments). Read once. */
+static int weight_limit(void)
+{
+    static int limit;
+    if (!limit) {
+        const char *e = getenv("COINAGE_API_WEIGHT_LIMIT");
+        limit = e && atoi(e) > 0 ? atoi(e) : BN_WEIGHT_LIMIT;
+    }
+    return limit;
+}
+
 bool bn_weight(struct req *r, struct resp *out, int weight)
 {
     int64_t now = clock_now_ms();
@@ -272,16 +294,78 @@ bool bn_weight(struct req *r, struct resp *out, int weight)
     }
     s->used += weight;
     out->mbx_weight = s->used;
-    if (s->used > BN_WEIGHT_LIMIT) {
+    if (s->used > weight_limit()) {
         int mbx = s->used;
-        bn_error(out, 429, -1003,
-                 "Too much request weight used; current limit is 6000 request weight per 1 "
-                 "MINUTE. Please use WebSocket Streams for live updates to avoid polling the API.");
+        char msg[200];
+        snprintf(msg, sizeof(msg),
+                 "Too much request weight used; current limit is %d request weight per 1 "
+                 "MINUTE. Please use WebSocket Streams for live updates to avoid polling the API.",
+                 weight_limit());
+        bn_error(out, 429, -1003, msg);
         out->mbx_weight = mbx;
         out->retry_after = (int)(60 - (now / 1000) % 60);
         return false;
     }
     return true;
+}
+
+/* ---- new-order counts (per user: 10-second and UTC-day windows, Binance's ORDERS limits) ---- */
+
+#define BN_ORDER_SLOTS 1024
+#define BN_ORDERS_10S 100
+#define BN_ORDERS_1D 200000
+
+struct order_slot {
+    uint64_t user_id;
+    int64_t win10, day;
+    int n10, n1d;
+};
+
+static struct order_slot order_tab[BN_ORDER_SLOTS];
+
+/* Orders per 10 s: Binance's 100, or COINAGE_API_ORDER_LIMIT_10S. Read once. */
+static int orders_10s_limit(void)
+{
+    static int limit;
+    if (!limit) {
+        const char *e = getenv("COINAGE_API_ORDER_LIMIT_10S");
+        limit = e && atoi(e) > 0 ? atoi(e) : BN_ORDERS_10S;
+    }
+    return limit;
+}
+
+bool bn_order_count(struct req *r, struct resp *out)
+{
+    int64_t now = clock_now_ms();
+    struct order_slot *s = &order_tab[r->claims.user_id % BN_ORDER_SLOTS];
+    char msg[120];
+    if (s->user_id != r->claims.user_id) {
+        memset(s, 0, sizeof(*s));
+        s->user_id = r->claims.user_id;
+    }
+    if (s->win10 != now / 10000) {
+        s->win10 = now / 10000;
+        s->n10 = 0;
+    }
+    if (s->day != now / 86400000) {
+        s->day = now / 86400000;
+        s->n1d = 0;
+    }
+    s->n10++;
+    s->n1d++;
+    out->mbx_orders_10s = s->n10;
+    out->mbx_orders_1d = s->n1d;
+    if (s->n10 <= orders_10s_limit() && s->n1d <= BN_ORDERS_1D)
+        return true;
+    if (s->n10 > orders_10s_limit())
+        snprintf(msg, sizeof(msg), "Too many new orders; current limit is %d orders per 10 SECOND.",
+                 orders_10s_limit());
+    else
+        snprintf(msg, sizeof(msg), "Too many new orders; current limit is %d orders per DAY.",
+                 BN_ORDERS_1D);
+    bn_error(out, 429, -1015, msg);
+    out->retry_after = s->n10 > orders_10s_limit() ? (int)(10 - (now / 1000) % 10) : 0;
+    return false;
 }
 
 /* ---- helpers for the handlers ---- */
@@ -457,10 +541,14 @@ void h_bn_exchange_info(struct req *r, struct resp *out)
     syms = json_array();
     for (int i = 0; i < n; i++)
         json_array_append_new(syms, symbol_info(cfg, list[i]));
-    bn_json(out, json_pack("{s:s,s:I,s:[{s:s,s:s,s:i,s:i}],s:[],s:o}", "timezone", "UTC",
-                           "serverTime", (json_int_t)clock_now_ms(), "rateLimits", "rateLimitType",
-                           "REQUEST_WEIGHT", "interval", "MINUTE", "intervalNum", 1, "limit",
-                           BN_WEIGHT_LIMIT, "exchangeFilters", "symbols", syms));
+    bn_json(out, json_pack("{s:s,s:I,s:[{s:s,s:s,s:i,s:i},{s:s,s:s,s:i,s:i},{s:s,s:s,s:i,s:i}],"
+                           "s:[],s:o}",
+                           "timezone", "UTC", "serverTime", (json_int_t)clock_now_ms(),
+                           "rateLimits", "rateLimitType", "REQUEST_WEIGHT", "interval", "MINUTE",
+                           "intervalNum", 1, "limit", weight_limit(), "rateLimitType", "ORDERS",
+                           "interval", "SECOND", "intervalNum", 10, "limit", orders_10s_limit(),
+                           "rateLimitType", "ORDERS", "interval", "DAY", "intervalNum", 1, "limit",
+                           BN_ORDERS_1D, "exchangeFilters", "symbols", syms));
 }
 
 /* ---- market data ---- */
@@ -767,6 +855,128 @@ static void kline_add(struct kline *k, bool fresh, bool asc, const struct kline 
     k->tbq += row->tbq;
 }
 
+#define KLINE_MAX_TIME 253402300799999LL /* 9999-12-31T23:59:59.999Z */
+
+/* A validated klines request. */
+struct kline_query {
+    const struct bn_interval *iv;
+    uint32_t market;
+    int64_t limit, start, end;
+    bool has_start;
+};
+
+static bool kline_params(const struct config *cfg, const struct bn_params *p, struct kline_query *q,
+                         struct resp *out)
+{
+    const char *ivs = bn_param(p, "interval");
+    const char *tz = bn_param(p, "timeZone");
+    bool has_end;
+    int m = bn_symbol(cfg, p, out, true);
+    if (m < 0)
+        return false;
+    q->market = (uint32_t)m;
+    if (!ivs) {
+        bn_missing(out, "interval");
+        return false;
+    }
+    q->iv = NULL;
+    for (size_t i = 0; i < sizeof(intervals) / sizeof(intervals[0]); i++)
+        if (!strcmp(ivs, intervals[i].name))
+            q->iv = &intervals[i];
+    if (!q->iv) {
+        bn_error(out, 400, -1120, "Invalid interval.");
+        return false;
+    }
+    if (tz && strcmp(tz, "0") && strcmp(tz, "00:00") && strcmp(tz, "+00:00")) {
+        bn_error(out, 400, -1100,
+                 "Illegal characters found in parameter 'timeZone'; only UTC (0) is supported.");
+        return false;
+    }
+    q->start = 0;
+    q->end = KLINE_MAX_TIME;
+    if (!limit_param(p, 500, 1000, &q->limit, out) ||
+        !bn_int(p, "startTime", &q->start, &q->has_start, out) ||
+        !bn_int(p, "endTime", &q->end, &has_end, out))
+        return false;
+    if (q->has_start && has_end && q->start > q->end) {
+        bn_error(out, 400, -1023, "Start time is greater than end time.");
+        return false;
+    }
+    /* times past the year 9999 mean "no bound" (and keep the calendar arithmetic in range) */
+    if (q->start > KLINE_MAX_TIME)
+        q->start = KLINE_MAX_TIME;
+    if (q->end > KLINE_MAX_TIME)
+        q->end = KLINE_MAX_TIME;
+    /* read source rows up to the end of the interval that holds endTime, so the last kline is
+     * complete */
+    if (has_end)
+        q->end = bucket_end(q->iv, bucket_start(q->iv, q->end)) - 1;
+    return true;
+}
+
+/* One source row: a stored candle, or (1s) one fill as a candle of one trade. */
+static void kline_row(struct db_stmt *st, bool fills, struct kline *row)
+{
+    memset(row, 0, sizeof(*row));
+    if (fills) {
+        bool buy = store_side_parse(db_col_text(st, 4)) == SIDE_BUY;
+        row->o = row->h = row->l = row->c = db_col_int64(st, 1);
+        row->v = db_col_int64(st, 2);
+        row->q = db_col_int64(st, 3);
+        row->n = 1;
+        row->tbv = buy ? row->v : 0;
+        row->tbq = buy ? row->q : 0;
+        return;
+    }
+    row->o = db_col_int64(st, 1);
+    row->h = db_col_int64(st, 2);
+    row->l = db_col_int64(st, 3);
+    row->c = db_col_int64(st, 4);
+    row->v = db_col_int64(st, 5);
+    row->q = db_col_int64(st, 6);
+}
+
+/*
+ * Group the source rows into q->limit klines. With startTime the rows are read oldest first
+ * from it (a kline that opened before startTime is left out); without, newest first from the
+ * end, and the result is reversed. A source LIMIT of (limit + 1) x (rows per kline) always covers
+ * the klines returned, so none is cut short.
+ */
+static json_t *kline_collect(const struct config *cfg, struct db_stmt *st,
+                             const struct kline_query *q)
+{
+    bool fills = q->iv->src[0] == '\0';
+    bool asc = q->has_start;
+    bool have = false;
+    int64_t n = 0;
+    struct kline k = {0};
+    json_t *arr = json_array();
+    while (db_step(st) == DB_ROW) {
+        struct kline row;
+        int64_t b = bucket_start(q->iv, db_col_int64(st, 0));
+        kline_row(st, fills, &row);
+        if (asc && b < q->start)
+            continue;
+        if (have && b == k.t) {
+            kline_add(&k, false, asc, &row);
+            continue;
+        }
+        if (have) {
+            json_array_insert_new(arr, asc ? json_array_size(arr) : 0,
+                                  kline_json(cfg, q->market, q->iv, &k));
+            if (++n >= q->limit)
+                return arr;
+        }
+        k.t = b;
+        kline_add(&k, true, asc, &row);
+        have = true;
+    }
+    if (have)
+        json_array_insert_new(arr, asc ? json_array_size(arr) : 0,
+                              kline_json(cfg, q->market, q->iv, &k));
+    return arr;
+}
+
 void h_bn_klines(struct req *r, struct resp *out)
 {
     static const char *sql_c_asc =
@@ -785,120 +995,29 @@ void h_bn_klines(struct req *r, struct resp *out)
         "? = '' AND ts >= ? AND ts <= ? ORDER BY id DESC LIMIT ?";
     const struct config *cfg = r->app->cfg;
     struct bn_params *p = bn_begin(r, out, 2);
-    const struct bn_interval *iv = NULL;
-    const char *ivs;
-    int64_t limit;
-    int64_t start = 0;
-    int64_t end = INT64_MAX / 2;
-    int64_t ratio;
-    int64_t n = 0;
-    bool has_start;
-    bool has_end;
-    bool asc;
-    bool fills;
-    bool have = false;
-    struct kline k = {0};
+    struct kline_query q;
     struct db_stmt *st;
-    json_t *arr;
-    int m;
+    bool fills;
+    int64_t ratio;
     if (!p)
         return;
-    m = bn_symbol(cfg, p, out, true);
-    if (m < 0)
+    if (!kline_params(cfg, p, &q, out))
         goto out;
-    ivs = bn_param(p, "interval");
-    if (!ivs) {
-        bn_missing(out, "interval");
-        goto out;
-    }
-    for (size_t i = 0; i < sizeof(intervals) / sizeof(intervals[0]); i++)
-        if (!strcmp(ivs, intervals[i].name))
-            iv = &intervals[i];
-    if (!iv) {
-        bn_error(out, 400, -1120, "Invalid interval.");
-        goto out;
-    }
-    if (bn_param(p, "timeZone") && strcmp(bn_param(p, "timeZone"), "0") &&
-        strcmp(bn_param(p, "timeZone"), "00:00") && strcmp(bn_param(p, "timeZone"), "+00:00")) {
-        bn_error(out, 400, -1100,
-                 "Illegal characters found in parameter 'timeZone'; only UTC (0) is supported.");
-        goto out;
-    }
-    if (!limit_param(p, 500, 1000, &limit, out) ||
-        !bn_int(p, "startTime", &start, &has_start, out) ||
-        !bn_int(p, "endTime", &end, &has_end, out))
-        goto out;
-    if (has_start && has_end && start > end) {
-        bn_error(out, 400, -1023, "Start time is greater than end time.");
-        goto out;
-    }
-    fills = iv->src[0] == '\0';
-    asc = has_start;
-    /* the source rows: those opening at or after startTime, and up to the end of the interval
-     * that holds endTime (so the last kline is complete) */
-    if (has_end)
-        end = bucket_end(iv, bucket_start(iv, end)) - 1;
-    ratio = fills ? 1000000 : (iv->ms == MONTH_IV ? 31 : iv->ms / iv->src_ms);
-    st = db_prepare(r->app->rdb,
-                    fills ? (asc ? sql_f_asc : sql_f_desc) : (asc ? sql_c_asc : sql_c_desc));
+    fills = q.iv->src[0] == '\0';
+    ratio = fills ? 1000000 : (q.iv->ms == MONTH_IV ? 31 : q.iv->ms / q.iv->src_ms);
+    st = db_prepare(r->app->rdb, fills ? (q.has_start ? sql_f_asc : sql_f_desc)
+                                       : (q.has_start ? sql_c_asc : sql_c_desc));
     if (!st) {
         bn_error(out, 500, -1000, "An unknown error occurred while processing the request.");
         goto out;
     }
-    db_bind_text(st, 1, cfg->markets[m].name);
-    db_bind_text(st, 2, iv->src);
-    db_bind_int64(st, 3, has_start ? start : 0);
-    db_bind_int64(st, 4, end);
-    db_bind_int64(st, 5, (limit + 1) * ratio);
-    arr = json_array();
-    while (db_step(st) == DB_ROW) {
-        struct kline row = {0};
-        int64_t t = db_col_int64(st, 0);
-        int64_t b = bucket_start(iv, t);
-        if (fills) {
-            bool buy = store_side_parse(db_col_text(st, 4)) == SIDE_BUY;
-            row.o = row.h = row.l = row.c = db_col_int64(st, 1);
-            row.v = db_col_int64(st, 2);
-            row.q = db_col_int64(st, 3);
-            row.n = 1;
-            row.tbv = buy ? row.v : 0;
-            row.tbq = buy ? row.q : 0;
-        } else {
-            row.o = db_col_int64(st, 1);
-            row.h = db_col_int64(st, 2);
-            row.l = db_col_int64(st, 3);
-            row.c = db_col_int64(st, 4);
-            row.v = db_col_int64(st, 5);
-            row.q = db_col_int64(st, 6);
-        }
-        if (asc && b < start)
-            continue; /* a kline that opened before startTime */
-        if (have && b == k.t) {
-            kline_add(&k, false, asc, &row);
-            continue;
-        }
-        if (have) {
-            if (asc)
-                json_array_append_new(arr, kline_json(cfg, (uint32_t)m, iv, &k));
-            else
-                json_array_insert_new(arr, 0, kline_json(cfg, (uint32_t)m, iv, &k));
-            if (++n >= limit) {
-                have = false;
-                break;
-            }
-        }
-        k.t = b;
-        kline_add(&k, true, asc, &row);
-        have = true;
-    }
+    db_bind_text(st, 1, cfg->markets[q.market].name);
+    db_bind_text(st, 2, q.iv->src);
+    db_bind_int64(st, 3, q.has_start ? q.start : 0);
+    db_bind_int64(st, 4, q.end);
+    db_bind_int64(st, 5, (q.limit + 1) * ratio);
+    bn_json(out, kline_collect(cfg, st, &q));
     db_reset(st);
-    if (have && n < limit) {
-        if (asc)
-            json_array_append_new(arr, kline_json(cfg, (uint32_t)m, iv, &k));
-        else
-            json_array_insert_new(arr, 0, kline_json(cfg, (uint32_t)m, iv, &k));
-    }
-    bn_json(out, arr);
 out:
     free(p);
 }
@@ -1096,7 +1215,7 @@ void h_bn_avg_price(struct req *r, struct resp *out)
     if (!price) {
         struct md_ticker t;
         mdata_ticker(r->app->md, (uint32_t)m, now, &t);
-        price = t.has_last ? t.last : 0;
+        price = t.has_last ? t.last : t.has_reference ? t.reference_price : 0;
     }
     bn_json(out, json_pack("{s:i,s:o,s:I}", "mins", 5, "price",
                            json_amount(price, quote_scale(cfg, (uint32_t)m)), "closeTime",

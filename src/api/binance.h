@@ -35,6 +35,10 @@ const char *bn_param(const struct bn_params *p, const char *key);
 /* Count `weight` against the caller's IP for this minute (limit 6000, Binance's default);
  * sets out->mbx_weight. false with 429 / -1003 (and Retry-After) when over the limit. */
 bool bn_weight(struct req *r, struct resp *out, int weight);
+/* Count a new order of the authenticated user (r->claims) against Binance's ORDERS limits (100
+ * per 10 s, or COINAGE_API_ORDER_LIMIT_10S; 200000 per UTC day); sets the X-MBX-ORDER-COUNT
+ * values. false with 429 / -1015 when over. */
+bool bn_order_count(struct req *r, struct resp *out);
 /* Market index of a Binance symbol ("BTCUSDT"); -1 with -1121 set when unknown or missing. */
 int bn_symbol(const struct config *cfg, const struct bn_params *p, struct resp *out, bool required);
 /* Parse a non-negative integer parameter; false with -1100 set if malformed. */

@@ -161,14 +161,28 @@ static json_t *bn_order_json(struct app *app, const struct order *o, int shape)
     return j;
 }
 
-/* The completion of a native order command -> Binance. Network thread (pending finish). */
+static void finish_error(int *status, char **body, int http, int code, const char *msg)
+{
+    struct resp e = {0};
+    bn_error(&e, http, code, msg);
+    free(*body);
+    *body = e.body;
+    *status = e.status;
+}
+
+/*
+ * The completion of a native order command -> Binance. The order (and its fills) are read back
+ * from the store, which committed them before the completion was sent. arg: the caller's user id
+ * << 16 | FIN_CANCEL_ALL? | shape. Network thread (pending finish, or at once).
+ */
 static void bn_finish_order(struct app *app, int *status, char **body, uint64_t arg)
 {
     struct req r = {.app = app};
+    uint64_t uid = arg >> 16;
+    int shape = (int)(arg & 0xff);
+    struct order o;
     json_t *doc;
     json_t *out;
-    struct order o;
-    int shape = (int)(arg & 0xff);
     if (*status >= 400) {
         bn_from_native_error(status, body);
         return;
@@ -181,49 +195,24 @@ static void bn_finish_order(struct app *app, int *status, char **body, uint64_t 
         json_array_foreach(json_object_get(doc, "canceled"), i, e)
         {
             uint64_t id = (uint64_t)json_integer_value(json_object_get(e, "id"));
-            uint64_t uid = 0;
-            struct order row;
-            /* the user is the order's: read it back by id only through its own row */
-            static const char *sql = "SELECT user_id FROM orders WHERE id = ?";
-            struct db_stmt *st = db_prepare(app->rdb, sql);
-            if (st) {
-                db_bind_int64(st, 1, (int64_t)id);
-                if (db_step(st) == DB_ROW)
-                    uid = (uint64_t)db_col_int64(st, 0);
-                db_reset(st);
-            }
-            if (load_order(&r, id, uid, &row))
-                json_array_append_new(out, bn_order_json(app, &row, SH_CANCEL));
+            if (load_order(&r, id, uid, &o))
+                json_array_append_new(out, bn_order_json(app, &o, SH_CANCEL));
         }
     } else {
         uint64_t id = (uint64_t)json_integer_value(json_object_get(doc, "id"));
-        static const char *sql = "SELECT user_id FROM orders WHERE id = ?";
-        struct db_stmt *st = db_prepare(app->rdb, sql);
-        uint64_t uid = 0;
-        if (st) {
-            db_bind_int64(st, 1, (int64_t)id);
-            if (db_step(st) == DB_ROW)
-                uid = (uint64_t)db_col_int64(st, 0);
-            db_reset(st);
-        }
-        if (!load_order(&r, id, uid, &o)) {
-            struct resp e = {0};
-            json_decref(doc);
-            bn_error(&e, 500, -1000, "An unknown error occurred while processing the request.");
-            free(*body);
-            *body = e.body;
-            *status = e.status;
+        bool found = load_order(&r, id, uid, &o);
+        json_decref(doc);
+        if (!found) {
+            finish_error(status, body, 500, -1000,
+                         "An unknown error occurred while processing the request.");
             return;
         }
+        /* Binance refuses a LIMIT_MAKER that would take; the engine records it as rejected */
         if (o.status == ORDER_REJECTED && o.reason == REASON_POST_ONLY) {
-            struct resp e = {0};
-            json_decref(doc);
-            bn_error(&e, 400, -2010, "Order would immediately match and take.");
-            free(*body);
-            *body = e.body;
-            *status = e.status;
+            finish_error(status, body, 400, -2010, "Order would immediately match and take.");
             return;
         }
+        doc = NULL;
         out = bn_order_json(app, &o, shape);
     }
     json_decref(doc);
@@ -296,39 +285,18 @@ struct bn_order_req {
     char coid[40];
 };
 
-/*
- * Parse and check a new order as Binance does: mandatory/unneeded parameters per type, then
- * the symbol's filters (PRICE_FILTER, LOT_SIZE, NOTIONAL). false with *out set.
- */
-static bool parse_order(struct req *r, const struct bn_params *p, struct bn_order_req *o,
-                        struct resp *out)
+/* side, type and timeInForce (mandatory or refused per type). */
+static bool parse_kind(const struct bn_params *p, struct bn_order_req *o, struct resp *out)
 {
     static const char *const types[] = {"LIMIT",           "MARKET",      "STOP_LOSS",
                                         "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT",
                                         "LIMIT_MAKER"};
-    const struct config *cfg = r->app->cfg;
-    const struct market_cfg *m;
     const char *side = bn_param(p, "side");
     const char *type = bn_param(p, "type");
     const char *tif = bn_param(p, "timeInForce");
-    const char *rt = bn_param(p, "newOrderRespType");
-    const char *stp = bn_param(p, "selfTradePreventionMode");
-    const char *coid = bn_param(p, "newClientOrderId");
     int t = -1;
-    bool limit_like;
-    bool needs_tif;
-    bool is_stop;
-    int bs;
-    int qs;
-    memset(o, 0, sizeof(*o));
-    o->market = bn_symbol(cfg, p, out, true);
-    if (o->market < 0)
-        return false;
-    m = &cfg->markets[o->market];
-    bs = cfg->assets[m->base].scale;
-    qs = cfg->assets[m->quote].scale;
-    if (!side) {
-        bn_missing(out, "side");
+    if (!side || !type) {
+        bn_missing(out, side ? "type" : "side");
         return false;
     }
     if (strcmp(side, "BUY") && strcmp(side, "SELL")) {
@@ -336,10 +304,6 @@ static bool parse_order(struct req *r, const struct bn_params *p, struct bn_orde
         return false;
     }
     o->side = !strcmp(side, "BUY") ? SIDE_BUY : SIDE_SELL;
-    if (!type) {
-        bn_missing(out, "type");
-        return false;
-    }
     for (int i = 0; i < 7; i++)
         if (!strcmp(type, types[i]))
             t = i;
@@ -349,99 +313,117 @@ static bool parse_order(struct req *r, const struct bn_params *p, struct bn_orde
     }
     o->post_only = t == 6;
     o->type = t == 6 ? ORDER_LIMIT : t;
-    is_stop = order_type_is_stop(o->type);
-    limit_like = !order_type_is_market(o->type);
-    needs_tif = limit_like && !o->post_only;
     o->tif = TIF_GTC;
-    if (needs_tif) {
-        if (!tif) {
-            bn_missing(out, "timeInForce");
+    if (order_type_is_market(o->type) || o->post_only) {
+        if (tif) {
+            not_required(out, "timeInForce");
             return false;
         }
-        o->tif = !strcmp(tif, "GTC")   ? TIF_GTC
-                 : !strcmp(tif, "IOC") ? TIF_IOC
-                 : !strcmp(tif, "FOK") ? TIF_FOK
-                                       : -1;
-        if (o->tif < 0) {
-            bn_error(out, 400, -1115, "Invalid timeInForce.");
-            return false;
-        }
-    } else if (tif) {
-        not_required(out, "timeInForce");
+        return true;
+    }
+    if (!tif) {
+        bn_missing(out, "timeInForce");
         return false;
     }
-    /* size */
-    if (o->type == ORDER_MARKET && bn_param(p, "quoteOrderQty")) {
-        if (bn_param(p, "quantity")) {
-            not_required(out, "quoteOrderQty");
-            return false;
-        }
+    o->tif = !strcmp(tif, "GTC")   ? TIF_GTC
+             : !strcmp(tif, "IOC") ? TIF_IOC
+             : !strcmp(tif, "FOK") ? TIF_FOK
+                                   : -1;
+    if (o->tif < 0) {
+        bn_error(out, 400, -1115, "Invalid timeInForce.");
+        return false;
+    }
+    return true;
+}
+
+/* quantity, or quoteOrderQty (MARKET buys), against LOT_SIZE / MARKET_LOT_SIZE / NOTIONAL. */
+static bool parse_size(const struct config *cfg, const struct bn_params *p, struct bn_order_req *o,
+                       struct resp *out)
+{
+    const struct market_cfg *m = &cfg->markets[o->market];
+    bool has_qty = bn_param(p, "quantity") != NULL;
+    bool has_quote = bn_param(p, "quoteOrderQty") != NULL;
+    if (has_quote && (o->type != ORDER_MARKET || has_qty)) {
+        not_required(out, "quoteOrderQty");
+        return false;
+    }
+    if (has_quote) {
         if (o->side != SIDE_BUY) {
             bn_error(out, 400, -1013,
                      "quoteOrderQty is supported for MARKET BUY orders only on this exchange.");
             return false;
         }
-        if (!bn_decimal(p, "quoteOrderQty", qs, &o->quote_qty, out))
+        if (!bn_decimal(p, "quoteOrderQty", cfg->assets[m->quote].scale, &o->quote_qty, out))
             return false;
         if (o->quote_qty < m->min_notional) {
             bn_error(out, 400, -1013, "Filter failure: NOTIONAL");
             return false;
         }
-    } else {
-        if (!bn_param(p, "quantity")) {
-            if (o->type == ORDER_MARKET)
-                bn_error(out, 400, -1102,
-                         "Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty!");
-            else
-                bn_missing(out, "quantity");
-            return false;
-        }
-        if (bn_param(p, "quoteOrderQty")) {
-            not_required(out, "quoteOrderQty");
-            return false;
-        }
-        if (!bn_decimal(p, "quantity", bs, &o->qty, out))
-            return false;
-        if (o->qty % m->lot_size || o->qty < m->min_quantity || o->qty > m->max_quantity) {
-            bn_error(out, 400, -1013,
-                     o->type == ORDER_MARKET ? "Filter failure: MARKET_LOT_SIZE"
-                                             : "Filter failure: LOT_SIZE");
-            return false;
-        }
+        return true;
     }
-    if (limit_like) {
+    if (!has_qty && o->type == ORDER_MARKET) {
+        bn_error(out, 400, -1102,
+                 "Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty!");
+        return false;
+    }
+    if (!bn_decimal(p, "quantity", cfg->assets[m->base].scale, &o->qty, out))
+        return false;
+    if (o->qty % m->lot_size || o->qty < m->min_quantity || o->qty > m->max_quantity) {
+        bn_error(out, 400, -1013,
+                 o->type == ORDER_MARKET ? "Filter failure: MARKET_LOT_SIZE"
+                                         : "Filter failure: LOT_SIZE");
+        return false;
+    }
+    return true;
+}
+
+/* price and stopPrice (mandatory or refused per type) against PRICE_FILTER and NOTIONAL. */
+static bool parse_prices(const struct config *cfg, const struct bn_params *p,
+                         struct bn_order_req *o, struct resp *out)
+{
+    const struct market_cfg *m = &cfg->markets[o->market];
+    int qs = cfg->assets[m->quote].scale;
+    int64_t notional = 0;
+    bool exact;
+    if (!order_type_is_market(o->type)) {
         if (!bn_decimal(p, "price", qs, &o->price, out))
             return false;
-        if (o->price % m->tick_size) {
-            bn_error(out, 400, -1013, "Filter failure: PRICE_FILTER");
-            return false;
-        }
     } else if (bn_param(p, "price")) {
         not_required(out, "price");
         return false;
     }
-    if (is_stop) {
+    if (order_type_is_stop(o->type)) {
         if (!bn_decimal(p, "stopPrice", qs, &o->stop_price, out))
             return false;
-        if (o->stop_price % m->tick_size) {
-            bn_error(out, 400, -1013, "Filter failure: PRICE_FILTER");
-            return false;
-        }
     } else if (bn_param(p, "stopPrice")) {
         not_required(out, "stopPrice");
         return false;
     }
-    if (o->qty && (o->price || o->stop_price)) {
-        int64_t notional = 0;
-        bool exact;
-        if (amount_notional(o->price ? o->price : o->stop_price, o->qty, bs, &notional, &exact) !=
-                CG_OK ||
-            notional < m->min_notional) {
-            bn_error(out, 400, -1013, "Filter failure: NOTIONAL");
-            return false;
-        }
+    if (o->price % m->tick_size || o->stop_price % m->tick_size) {
+        bn_error(out, 400, -1013, "Filter failure: PRICE_FILTER");
+        return false;
     }
-    o->resp_type = (o->type == ORDER_LIMIT || o->type == ORDER_MARKET) ? SH_FULL : SH_ACK;
+    /* a limit price, or a stop-market's trigger price, prices the notional; a market order's
+     * is checked by the native layer at the best opposite price */
+    if (o->qty && (o->price || o->stop_price) &&
+        (amount_notional(o->price ? o->price : o->stop_price, o->qty, cfg->assets[m->base].scale,
+                         &notional, &exact) != CG_OK ||
+         notional < m->min_notional)) {
+        bn_error(out, 400, -1013, "Filter failure: NOTIONAL");
+        return false;
+    }
+    return true;
+}
+
+/* newOrderRespType, selfTradePreventionMode, newClientOrderId. */
+static bool parse_options(const struct bn_params *p, struct bn_order_req *o, struct resp *out)
+{
+    const char *rt = bn_param(p, "newOrderRespType");
+    const char *stp = bn_param(p, "selfTradePreventionMode");
+    const char *coid = bn_param(p, "newClientOrderId");
+    /* Binance: MARKET and LIMIT default to FULL, every other type to ACK */
+    o->resp_type =
+        (o->type == ORDER_MARKET || (o->type == ORDER_LIMIT && !o->post_only)) ? SH_FULL : SH_ACK;
     if (rt) {
         o->resp_type = !strcmp(rt, "ACK")      ? SH_ACK
                        : !strcmp(rt, "RESULT") ? SH_RESULT
@@ -467,18 +449,32 @@ static bool parse_order(struct req *r, const struct bn_params *p, struct bn_orde
             return false;
         }
     }
-    if (coid) {
-        if (!client_id_ok(coid)) {
-            bn_error(out, 400, -1100,
-                     "Illegal characters found in parameter 'newClientOrderId'; legal range is "
-                     "'^[\\.A-Za-z0-9_-]{1,36}$'.");
-            return false;
-        }
-        snprintf(o->coid, sizeof(o->coid), "%s", coid);
-    } else {
+    if (!coid) {
         apikey_random(o->coid, 22); /* Binance assigns a random id when none is sent */
+        return true;
     }
+    if (!client_id_ok(coid)) {
+        bn_error(out, 400, -1100,
+                 "Illegal characters found in parameter 'newClientOrderId'; legal range is "
+                 "'^[\\.A-Za-z0-9_-]{1,36}$'.");
+        return false;
+    }
+    snprintf(o->coid, sizeof(o->coid), "%s", coid);
     return true;
+}
+
+/*
+ * Parse and check a new order as Binance does: mandatory/unneeded parameters per type, then
+ * the symbol's filters (PRICE_FILTER, LOT_SIZE, NOTIONAL). false with *out set.
+ */
+static bool parse_order(struct req *r, const struct bn_params *p, struct bn_order_req *o,
+                        struct resp *out)
+{
+    const struct config *cfg = r->app->cfg;
+    memset(o, 0, sizeof(*o));
+    o->market = bn_symbol(cfg, p, out, true);
+    return o->market >= 0 && parse_kind(p, o, out) && parse_size(cfg, p, o, out) &&
+           parse_prices(cfg, p, o, out) && parse_options(p, o, out);
 }
 
 /* The native order-create body for a parsed Binance order. */
@@ -517,6 +513,7 @@ static void call_native(struct req *r, struct resp *out, void (*fn)(struct req *
                         uint64_t finish_arg)
 {
     int w = out->mbx_weight;
+    finish_arg |= r->claims.user_id << 16;
     fn(r, out);
     out->mbx_weight = w;
     if (out->pending) {
@@ -558,7 +555,7 @@ void h_bn_order_create(struct req *r, struct resp *out)
     char *body;
     if (!p)
         return;
-    if (!parse_order(r, p, &o, out))
+    if (!bn_order_count(r, out) || !parse_order(r, p, &o, out))
         goto out;
     body = native_body(r->app->cfg, &o);
     r->body = body;

@@ -36,6 +36,7 @@ struct pss {
     resp_finish_fn finish; /* Binance-compatible rewrite of a pending answer */
     uint64_t finish_arg;
     int mbx_weight;
+    int mbx_orders_10s, mbx_orders_1d;
     int retry_after;
     /* ws */
     struct ws_client *ws;
@@ -116,7 +117,7 @@ static void http_reset(struct pss *p)
     p->status = 0;
     p->finish = NULL;
     p->finish_arg = 0;
-    p->mbx_weight = p->retry_after = 0;
+    p->mbx_weight = p->retry_after = p->mbx_orders_10s = p->mbx_orders_1d = 0;
 }
 
 static void set_response(struct pss *p, int status, const char *body, bool replayed)
@@ -325,6 +326,8 @@ static void dispatch(struct app *app, struct pss *p)
     p->finish = out.finish;
     p->finish_arg = out.finish_arg;
     p->mbx_weight = out.mbx_weight;
+    p->mbx_orders_10s = out.mbx_orders_10s;
+    p->mbx_orders_1d = out.mbx_orders_1d;
     p->retry_after = out.retry_after;
     if (out.pending) {
         pending_add(p);
@@ -333,6 +336,32 @@ static void dispatch(struct app *app, struct pss *p)
         free(out.body);
     }
     free(r);
+}
+
+/* Binance-compatible rate-limit headers (binance.c sets the values; 0 = not sent). */
+static int add_mbx_headers(struct pss *p, unsigned char **ptr, unsigned char *end)
+{
+    const struct {
+        const char *name;
+        int value;
+    } h[] = {
+        {"x-mbx-used-weight:", p->mbx_weight},
+        {"x-mbx-used-weight-1m:", p->mbx_weight},
+        {"x-mbx-order-count-10s:", p->mbx_orders_10s},
+        {"x-mbx-order-count-1d:", p->mbx_orders_1d},
+        {"retry-after:", p->retry_after},
+    };
+    for (size_t i = 0; i < sizeof(h) / sizeof(h[0]); i++) {
+        char v[24];
+        int n;
+        if (h[i].value <= 0)
+            continue;
+        n = snprintf(v, sizeof(v), "%d", h[i].value);
+        if (lws_add_http_header_by_name(p->wsi, (const unsigned char *)h[i].name,
+                                        (const unsigned char *)v, n, ptr, end))
+            return -1;
+    }
+    return 0;
 }
 
 static int write_response(struct pss *p)
@@ -352,20 +381,8 @@ static int write_response(struct pss *p)
         lws_add_http_header_by_name(p->wsi, (const unsigned char *)"idempotent-replayed:",
                                     (const unsigned char *)"true", 4, &ptr, end))
         return -1;
-    if (p->mbx_weight > 0 || p->retry_after > 0) {
-        char w[24];
-        int wn = snprintf(w, sizeof(w), "%d", p->mbx_weight);
-        if (lws_add_http_header_by_name(p->wsi, (const unsigned char *)"x-mbx-used-weight:",
-                                        (const unsigned char *)w, wn, &ptr, end) ||
-            lws_add_http_header_by_name(p->wsi, (const unsigned char *)"x-mbx-used-weight-1m:",
-                                        (const unsigned char *)w, wn, &ptr, end))
-            return -1;
-        wn = snprintf(w, sizeof(w), "%d", p->retry_after);
-        if (p->retry_after > 0 &&
-            lws_add_http_header_by_name(p->wsi, (const unsigned char *)"retry-after:",
-                                        (const unsigned char *)w, wn, &ptr, end))
-            return -1;
-    }
+    if (add_mbx_headers(p, &ptr, end))
+        return -1;
     if (lws_finalize_write_http_header(p->wsi, start, &ptr, end))
         return -1;
     if (p->out_len &&

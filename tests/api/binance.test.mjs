@@ -127,6 +127,18 @@ test('signed /api/v3 refusals carry Binance codes, messages and statuses', async
   assert.ok(!open.body.some((o) => o.price === '1000.00000000' && o.clientOrderId.length === 22));
 });
 
+test('signatures over the query as the client encoded it (%20, +, UTF-8, unescaped : and /)', async () => {
+  const { sign } = await import('./bnhelpers.mjs');
+  for (const note of ['a%20b', 'a+b', '%E2%82%AC', 'a:b/c', 'A-Z_0.9~']) {
+    const q = `symbol=BTCUSDT&note=${note}&timestamp=${Date.now()}`;
+    const r = await fetch(`${srv.base}/api/v3/allOrders?${q}&signature=${sign(key.secret, q)}`, { headers: { 'x-mbx-apikey': key.api_key } });
+    assert.equal(r.status, 200, `${note}: ${await r.text()}`);
+    // the same request with a tampered parameter fails
+    const bad = await fetch(`${srv.base}/api/v3/allOrders?${q.replace('note=', 'note=x')}&signature=${sign(key.secret, q)}`, { headers: { 'x-mbx-apikey': key.api_key } });
+    assert.equal(bad.status, 400);
+  }
+});
+
 test('orders: /api/v3 and /api/v1 are one engine, one ledger', async () => {
   const r = await signed(srv, key, 'POST', '/api/v3/order', {
     symbol: 'BTCUSDT', side: 'BUY', type: 'LIMIT', timeInForce: 'GTC', quantity: '0.01', price: '1500.00', newClientOrderId: 'bn-limit-1',
@@ -206,15 +218,16 @@ test('market orders by quantity and by quoteOrderQty fill at the real book; FULL
 
 test('order refusals: filters, limit-maker that would take, stop that would trigger, funds', async () => {
   const book = await pub(srv, '/api/v3/depth?symbol=BTCUSDT&limit=5');
-  const ask = book.body.asks[0][0];
+  // 2% through the best ask: crosses even if the replay moves the book meanwhile
+  const through = (Number(book.body.asks[0][0]) * 1.02).toFixed(2);
   const expect = async (params, status, code, msg) => {
     const r = await signed(srv, key, 'POST', '/api/v3/order', { symbol: 'BTCUSDT', ...params });
     assert.equal(r.status, status, JSON.stringify(r.body));
     assert.equal(r.body.code, code, JSON.stringify(r.body));
     if (msg) assert.equal(r.body.msg, msg);
   };
-  await expect({ side: 'BUY', type: 'LIMIT_MAKER', quantity: '0.001', price: ask }, 400, -2010, 'Order would immediately match and take.');
-  await expect({ side: 'BUY', type: 'LIMIT', timeInForce: 'GTC', quantity: '5', price: ask }, 400, -2010, 'Account has insufficient balance for requested action.');
+  await expect({ side: 'BUY', type: 'LIMIT_MAKER', quantity: '0.001', price: through }, 400, -2010, 'Order would immediately match and take.');
+  await expect({ side: 'BUY', type: 'LIMIT', timeInForce: 'GTC', quantity: '5', price: through }, 400, -2010, 'Account has insufficient balance for requested action.');
   await expect({ side: 'BUY', type: 'STOP_LOSS_LIMIT', timeInForce: 'GTC', quantity: '0.01', price: '1000.00', stopPrice: '1000.00' }, 400, -2010, 'Stop price would trigger immediately.');
   await expect({ side: 'BUY', type: 'LIMIT', timeInForce: 'GTC', quantity: '0.000001', price: '1000' }, 400, -1013, 'Filter failure: LOT_SIZE');
   await expect({ side: 'BUY', type: 'LIMIT', timeInForce: 'GTC', quantity: '0.01', price: '1000.000000001' }, 400, -1111);
@@ -224,6 +237,9 @@ test('order refusals: filters, limit-maker that would take, stop that would trig
   await expect({ side: 'BUY', type: 'LIMIT', timeInForce: 'GTD', quantity: '0.001', price: '1000' }, 400, -1115, 'Invalid timeInForce.');
   await expect({ side: 'BUY', type: 'OCO', quantity: '0.001' }, 400, -1116, 'Invalid orderType.');
   await expect({ side: 'BUY', type: 'MARKET', quantity: '0.001', price: '1000' }, 400, -1106, "Parameter 'price' sent when not required.");
+  // a malformed form body
+  const mal = await fetch(`${srv.base}/api/v3/order`, { method: 'POST', headers: { 'x-mbx-apikey': key.api_key, 'content-type': 'application/x-www-form-urlencoded' }, body: 'symbol=%zz' });
+  assert.deepEqual(await mal.json(), { code: -1100, msg: 'Illegal characters found in a parameter.' });
   const bad = await signed(srv, key, 'POST', '/api/v3/order', { symbol: 'NOPEUSDT', side: 'BUY', type: 'MARKET', quantity: '1' });
   assert.deepEqual(bad.body, { code: -1121, msg: 'Invalid symbol.' });
   // order/test validates without placing
@@ -318,6 +334,15 @@ test('klines: every interval, paging over real 1h bars, aggregates equal their 1
     assert.ok(Array.isArray(r.body));
   }
   assert.deepEqual((await pub(srv, '/api/v3/klines?symbol=BNBUSDT&interval=2m')).body, { code: -1120, msg: 'Invalid interval.' });
+  // times far past the data (once an overflow in the calendar arithmetic) are "no bound"
+  for (const iv of ['1M', '1w', '3d']) {
+    const far = await pub(srv, `/api/v3/klines?symbol=BNBUSDT&interval=${iv}&endTime=9223372036854775807&limit=2`);
+    assert.equal(far.status, 200, JSON.stringify(far.body));
+    assert.equal(far.body.length, 2);
+    const none = await pub(srv, `/api/v3/klines?symbol=BNBUSDT&interval=${iv}&startTime=9223372036854775807`);
+    assert.deepEqual(none.body, []);
+  }
+  assert.equal((await pub(srv, '/api/v3/klines?symbol=BNBUSDT&interval=1d&startTime=-1')).body.code, -1100);
   // page forward through 3000 real 1h bars
   const start = Date.UTC(2022, 0, 1);
   let since = start;

@@ -87,6 +87,10 @@ test('fetchOHLCV pages over 3,000 real 1h bars', async () => {
     assert.equal(bars[i][4], Number(native[i].close));
     assert.equal(bars[i][5], Number(native[i].volume));
   }
+  // ccxt's own pagination (startTime/endTime windows of 1000 bars) gives the same bars
+  const paged = await ex.fetchOHLCV('BNB/USDT', '1h', start, 3000, { paginate: true, paginationCalls: 3, until: start + 3000 * 3600000 });
+  assert.equal(paged.length, 3000);
+  assert.deepEqual(paged, bars.slice(0, 3000));
   const daily = await ex.fetchOHLCV('BNB/USDT', '1w', start, 4);
   assert.equal(daily.length, 4);
 });
@@ -126,6 +130,17 @@ test('orders: limit, market by amount and by cost, stop-loss-limit, open/fetch/c
   assert.equal(slq.triggerPrice, stopPx);
   assert.equal(slq.status, 'open');
 
+  // ccxt's unified stop parameters: stopLossPrice on a market order -> STOP_LOSS, takeProfitPrice
+  // on a limit order -> TAKE_PROFIT_LIMIT
+  const slm = await ex.createOrder('BTC/USDT', 'market', 'sell', 0.001, undefined, { stopLossPrice: stopPx });
+  const tpPx = Number(ex.priceToPrecision('BTC/USDT', t.ask * 1.1));
+  const tpl = await ex.createOrder('BTC/USDT', 'limit', 'sell', 0.001, tpPx, { takeProfitPrice: tpPx });
+  const raw = await Promise.all([slm.id, tpl.id].map((id) => api(srv, 'GET', `/api/v1/orders/${id}`, { token: user.token })));
+  assert.deepEqual(raw.map((x) => x.body.type), ['stop_loss', 'take_profit_limit']);
+  assert.equal(Number(raw[0].body.stop_price), stopPx);
+  await ex.cancelOrder(slm.id, 'BTC/USDT');
+  await ex.cancelOrder(tpl.id, 'BTC/USDT');
+
   const open = await ex.fetchOpenOrders('BTC/USDT');
   assert.deepEqual(open.map((o) => o.id).sort(), [limit.id, sl.id].sort());
   const got = await ex.fetchOrder(limit.id, 'BTC/USDT');
@@ -155,11 +170,12 @@ test('orders: limit, market by amount and by cost, stop-loss-limit, open/fetch/c
 
 test('refusals map to ccxt exceptions', async () => {
   const t = await ex.fetchTicker('BTC/USDT');
-  // limit-maker that would take
-  await assert.rejects(ex.createOrder('BTC/USDT', 'limit', 'buy', 0.001, t.ask, { postOnly: true }),
+  // limit-maker that would take (2% through the ask: crosses even if the replay moves meanwhile)
+  const through = Number(ex.priceToPrecision('BTC/USDT', t.ask * 1.02));
+  await assert.rejects(ex.createOrder('BTC/USDT', 'limit', 'buy', 0.001, through, { postOnly: true }),
     (e) => e instanceof ccxt.OrderImmediatelyFillable && e instanceof ccxt.InvalidOrder);
   // too big for the balance
-  await assert.rejects(ex.createOrder('BTC/USDT', 'limit', 'buy', 5, Number(ex.priceToPrecision('BTC/USDT', t.ask))),
+  await assert.rejects(ex.createOrder('BTC/USDT', 'limit', 'buy', 5, through),
     ccxt.InsufficientFunds);
   // wrong signature
   const wrong = binance(srv.base, key.api_key, key.secret.replace(/.$/, (ch) => (ch === 'a' ? 'b' : 'a')));

@@ -1,0 +1,75 @@
+// Binance request weight on /api/v3: X-MBX-USED-WEIGHT-1M counts per IP and minute, and over
+// 6000 the answer is 429 with {"code":-1003,...} and Retry-After (its own server: the counter
+// is per process).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, newUser } from './helpers.mjs';
+import { createKey, signed } from './bnhelpers.mjs';
+
+let srv;
+before(async () => { srv = await startServer(); });
+after(async () => { await srv?.stop(); });
+
+test('new-order count: X-MBX-ORDER-COUNT-10S/-1D per user, 429 / -1015 past 100 in 10 s', async () => {
+  const u = await newUser(srv, 'rl');
+  const key = await createKey(srv, u);
+  const bad = { symbol: 'BTCUSDT', side: 'BUY', type: 'LIMIT', timeInForce: 'GTC', quantity: '0.000001', price: '1000' };
+  // all 101 requests must fall in one 10-second window: start right after a boundary, and start
+  // over (at most 3 times) if a slow machine crosses into the next window
+  let done = false;
+  for (let attempt = 0; attempt < 3 && !done; attempt++) {
+    await new Promise((r) => setTimeout(r, 10000 - (Date.now() % 10000) + 50));
+    const win = Math.floor(Date.now() / 10000);
+    const counts = [];
+    for (let i = 1; i <= 100; i++) {
+      const r = await signed(srv, key, 'POST', '/api/v3/order', bad);
+      assert.equal(r.body.code, -1013);
+      counts.push(Number(r.headers.get('x-mbx-order-count-10s')));
+      assert.ok(Number(r.headers.get('x-mbx-order-count-1d')) >= i);
+    }
+    const over = await signed(srv, key, 'POST', '/api/v3/order', bad);
+    if (Math.floor(Date.now() / 10000) !== win) continue;
+    assert.deepEqual(counts, Array.from({ length: 100 }, (_, k) => k + 1));
+    assert.equal(over.status, 429);
+    assert.deepEqual(over.body, { code: -1015, msg: 'Too many new orders; current limit is 100 orders per 10 SECOND.' });
+    assert.ok(Number(over.headers.get('retry-after')) >= 1);
+    done = true;
+  }
+  assert.ok(done, 'never fitted 101 requests in one 10-second window');
+  // another user is counted apart
+  const other = await createKey(srv, await newUser(srv, 'rl2'));
+  const r2 = await signed(srv, other, 'POST', '/api/v3/order', bad);
+  assert.equal(r2.body.code, -1013);
+  assert.equal(Number(r2.headers.get('x-mbx-order-count-10s')), 1);
+  const info = await (await fetch(`${srv.base}/api/v3/exchangeInfo?symbol=BTCUSDT`)).json();
+  assert.deepEqual(info.rateLimits.map((l) => [l.rateLimitType, l.interval, l.intervalNum, l.limit]),
+    [['REQUEST_WEIGHT', 'MINUTE', 1, 6000], ['ORDERS', 'SECOND', 10, 100], ['ORDERS', 'DAY', 1, 200000]]);
+});
+
+test('request weight: counted per endpoint, 429 / -1003 past 6000 a minute', async () => {
+  // stay clear of a minute boundary so the whole run falls in one window
+  const s = new Date().getUTCSeconds();
+  if (s > 40) await new Promise((r) => setTimeout(r, (61 - s) * 1000));
+  const first = await fetch(`${srv.base}/api/v3/exchangeInfo`);
+  await first.arrayBuffer();
+  const w0 = Number(first.headers.get('x-mbx-used-weight-1m'));
+  assert.ok(w0 >= 20);
+  const t = await fetch(`${srv.base}/api/v3/time`);
+  await t.arrayBuffer();
+  assert.equal(Number(t.headers.get('x-mbx-used-weight-1m')), w0 + 1);
+  let last;
+  for (let used = w0 + 1; used + 20 <= 6000; used += 20) {
+    last = await fetch(`${srv.base}/api/v3/exchangeInfo`);
+    await last.arrayBuffer();
+    assert.equal(last.status, 200);
+  }
+  assert.ok(Number(last.headers.get('x-mbx-used-weight-1m')) <= 6000);
+  const over = await fetch(`${srv.base}/api/v3/exchangeInfo`);
+  assert.equal(over.status, 429);
+  const body = await over.json();
+  assert.equal(body.code, -1003);
+  assert.match(body.msg, /^Too much request weight used; current limit is 6000 request weight per 1 MINUTE/);
+  assert.ok(Number(over.headers.get('retry-after')) >= 1);
+  // the native API is not part of Binance's weight budget
+  assert.equal((await fetch(`${srv.base}/api/v1/markets`)).status, 200);
+});
