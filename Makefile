@@ -1,7 +1,7 @@
 # Coinage build. `make` -> build/coinage (optimised); `make debug` -> build/debug/coinage with
 # ASan/UBSan; `make test` -> sanitizer build + every test; `make run` -> setup + serve.
 CC      ?= cc
-PKGS    := libwebsockets jansson libsodium libjwt sqlite3 zlib
+PKGS    := libwebsockets jansson libsodium libjwt sqlite3 zlib libpq
 WARN    := -Wall -Wextra -Werror -Wshadow -Wvla -Wformat=2
 COMMON  := -std=gnu11 $(WARN) -Isrc -MMD -MP -D_GNU_SOURCE
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -63,6 +63,7 @@ test:
 	$(MAKE) MODE=debug test-api
 	$(MAKE) MODE=debug test-compat
 	$(MAKE) MODE=debug test-web
+	$(MAKE) MODE=debug test-api-pg
 
 test-unit: $(UNIT_BIN)
 	@set -e; fail=0; for t in $(UNIT_BIN); do echo "== $$t"; $$t --jobs 2 || fail=1; done; exit $$fail
@@ -133,6 +134,19 @@ clean:
 	rm -rf build
 
 -include $(shell find build -name '*.d' 2>/dev/null)
+
+# PostgreSQL (issue 4): the unit tests of the store drivers and the whole API suite (crash
+# trials included) against a real PostgreSQL 15 that scripts/pg-test-server.sh installs if
+# missing, starts in a temporary directory as an unprivileged user and removes afterwards.
+.PHONY: test-api-pg bench-http-pg
+test-api-pg: $(OUT)/coinage $(OUT)/tests/store/test_db
+	sh scripts/npm-deps.sh
+	sh scripts/pg-test-server.sh run sh -c '$(OUT)/tests/store/test_db --jobs 1 && \
+		cd tests/api && COINAGE_BIN=$(CURDIR)/$(OUT)/coinage node --test *.test.mjs'
+
+# bench-http against PostgreSQL (same load as bench-http; a throw-away server on a unix socket).
+bench-http-pg:
+	sh scripts/pg-test-server.sh run sh -c 'COINAGE_DB=$$COINAGE_TEST_PG sh bench/bench_http.sh 10 32'
 
 # ---- analytics (indicators, market statistics, listings) ----
 # test-analytics: the reference check of every indicator against the npm package

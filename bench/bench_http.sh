@@ -5,11 +5,13 @@
 #     its engine batch is committed (group commit, SQLite WAL, synchronous=FULL);
 #   - market data: GET ticker, book (depth 20) and candles (1h, 500 bars).
 # Usage: sh bench/bench_http.sh [seconds per run, default 10] [connections, default 32]
+# Store: SQLite in a fresh data directory, or the PostgreSQL database named by COINAGE_DB
+# (`make bench-http-pg` starts a throw-away server for it; the database should be empty).
 set -eu
 cd "$(dirname "$0")/.."
 secs=${1:-10}
 conns=${2:-32}
-port=18090
+port=${BENCH_PORT:-18090}
 bin=build/coinage
 make -s build/coinage >/dev/null
 command -v wrk >/dev/null || { echo "bench-http: wrk is not installed (apt-get install wrk)"; exit 1; }
@@ -33,7 +35,12 @@ echo "== coinage bench-http"
 echo "commit:     $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 echo "date:       $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 echo "cpu:        $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //') x $(nproc) (wrk and coinage share them)"
-echo "server:     build/coinage (-O2), 1 libwebsockets service thread, SQLite WAL synchronous=FULL on $(df -P "$dir" | awk 'NR==2{print $1}')"
+if [ -n "${COINAGE_DB:-}" ]; then
+    store="PostgreSQL $(/usr/lib/postgresql/15/bin/postgres -V 2>/dev/null | awk '{print $3}') via COINAGE_DB (libpq, pipelined group commit, fsync=on, synchronous_commit=on)"
+else
+    store="SQLite WAL synchronous=FULL on $(df -P "$dir" | awk 'NR==2{print $1}')"
+fi
+echo "server:     build/coinage (-O2), 1 libwebsockets service thread, $store"
 echo "load:       wrk -t2 -c$conns -d${secs}s --latency, loopback, replay running at 1x"
 for path in "/api/v1/markets/BTC-USDT/ticker" "/api/v1/markets/BTC-USDT/book?depth=20" \
             "/api/v1/markets/BTC-USDT/candles?interval=1h&limit=500"; do

@@ -10,7 +10,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 PACKAGES="build-essential pkg-config libwebsockets-dev libjansson-dev libsodium-dev libjwt-dev
 libsqlite3-dev zlib1g-dev libcriterion-dev nodejs npm sqlite3 clang-format
-chromium"
+chromium libpq-dev postgresql-15 postgresql-client-15"
 
 # installed PKG: true if dpkg knows PKG as installed.
 installed() {

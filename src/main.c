@@ -17,6 +17,7 @@ struct opts {
     char host[256];
     int port;
     char data_dir[512];
+    char db_url[1024]; /* empty: SQLite at <data_dir>/coinage.db */
     char config[512];
     char web_dir[1024];
     int64_t speed_milli;
@@ -43,6 +44,10 @@ static const char usage[] =
     "  --host H            listen address (COINAGE_HOST, default 127.0.0.1)\n"
     "  --port P            listen port (COINAGE_PORT, default 8080)\n"
     "  --data-dir D        store, keys and logs (COINAGE_DATA_DIR, default ./var)\n"
+    "  --db URL            the store (COINAGE_DB): a PostgreSQL connection URI\n"
+    "                      (postgres://user:pass@host:5432/db or postgresql:///db?host=/run/pg)\n"
+    "                      or a SQLite file path; default SQLite at <data-dir>/coinage.db.\n"
+    "                      Every command that opens the store takes it.\n"
     "  --replay-speed S    market replay speed factor, e.g. 1, 10, 0.5 (COINAGE_REPLAY_SPEED,\n"
     "                      default 1 = real time)\n"
     "  --config F          markets and assets (COINAGE_CONFIG, default config/markets.json)\n"
@@ -50,8 +55,10 @@ static const char usage[] =
     "                      run `make` first: it vendors the chart library into D/vendor)\n"
     "  COINAGE_AUTH_RATE   sign-up/log-in attempts per minute per IP (default 30)\n"
     "\n"
-    "The store is SQLite at <data-dir>/coinage.db (WAL, synchronous=FULL). Every acknowledged\n"
-    "request is committed before its response is sent.\n";
+    "The store is SQLite at <data-dir>/coinage.db (WAL, synchronous=FULL) unless --db names\n"
+    "another; PostgreSQL 15 needs the database to exist (coinage creates its tables) and keeps\n"
+    "its defaults fsync=on, synchronous_commit=on. Every acknowledged request is committed\n"
+    "before its response is sent.\n";
 
 static enum cg_err parse_speed(const char *s, int64_t *out)
 {
@@ -69,6 +76,7 @@ static void env_defaults(struct opts *o)
     snprintf(o->host, sizeof(o->host), "%s", (v = getenv("COINAGE_HOST")) ? v : "127.0.0.1");
     o->port = (v = getenv("COINAGE_PORT")) ? atoi(v) : 8080;
     snprintf(o->data_dir, sizeof(o->data_dir), "%s", (v = getenv("COINAGE_DATA_DIR")) ? v : "var");
+    snprintf(o->db_url, sizeof(o->db_url), "%s", (v = getenv("COINAGE_DB")) ? v : "");
     snprintf(o->config, sizeof(o->config), "%s",
              (v = getenv("COINAGE_CONFIG")) ? v : "config/markets.json");
     snprintf(o->web_dir, sizeof(o->web_dir), "%s", (v = getenv("COINAGE_WEB_DIR")) ? v : "web");
@@ -82,13 +90,19 @@ static void env_defaults(struct opts *o)
 
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
-    static const struct option longopts[] = {
-        {"host", required_argument, NULL, 'h'},     {"port", required_argument, NULL, 'p'},
-        {"data-dir", required_argument, NULL, 'd'}, {"replay-speed", required_argument, NULL, 's'},
-        {"config", required_argument, NULL, 'c'},   {"web-dir", required_argument, NULL, 'W'},
-        {"email", required_argument, NULL, 'e'},    {"password", required_argument, NULL, 'w'},
-        {"admin", no_argument, NULL, 'a'},          {"role", required_argument, NULL, 'r'},
-        {"help", no_argument, NULL, 'H'},           {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"host", required_argument, NULL, 'h'},
+                                             {"port", required_argument, NULL, 'p'},
+                                             {"data-dir", required_argument, NULL, 'd'},
+                                             {"db", required_argument, NULL, 'D'},
+                                             {"replay-speed", required_argument, NULL, 's'},
+                                             {"config", required_argument, NULL, 'c'},
+                                             {"web-dir", required_argument, NULL, 'W'},
+                                             {"email", required_argument, NULL, 'e'},
+                                             {"password", required_argument, NULL, 'w'},
+                                             {"admin", no_argument, NULL, 'a'},
+                                             {"role", required_argument, NULL, 'r'},
+                                             {"help", no_argument, NULL, 'H'},
+                                             {NULL, 0, NULL, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -101,6 +115,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
             break;
         case 'd':
             snprintf(o->data_dir, sizeof(o->data_dir), "%s", optarg);
+            break;
+        case 'D':
+            snprintf(o->db_url, sizeof(o->db_url), "%s", optarg);
             break;
         case 's':
             if (parse_speed(optarg, &o->speed_milli) != CG_OK) {
@@ -172,7 +189,10 @@ static int open_store(const struct opts *o, struct db **db, char *path, size_t l
         log_error("cannot create data directory %s: %s", o->data_dir, strerror(errno));
         return -1;
     }
-    snprintf(path, len, "%s/coinage.db", o->data_dir);
+    if (o->db_url[0])
+        snprintf(path, len, "%s", o->db_url);
+    else
+        snprintf(path, len, "%s/coinage.db", o->data_dir);
     if (db_open(path, db) != CG_OK)
         return -1;
     if (db_migrate(*db) != CG_OK) {
@@ -375,13 +395,17 @@ static int cmd_migrate(const struct opts *o, bool import)
     struct db *db;
     char path[1024];
     int rc = 0;
+    int version;
     if (open_store(o, &db, path, sizeof(path)) != 0)
         return 1;
     if (import && (load_config(o, &cfg) != 0 || history_import(db, &cfg) != CG_OK))
         rc = 1;
+    version = db_schema_version(db);
     db_close(db);
+    /* a PostgreSQL URL may hold a password: name the driver instead */
     if (rc == 0)
-        printf("store %s is at schema version ready\n", path);
+        printf("store %s is at schema version %d\n",
+               db_url_is_postgres(path) ? "(postgresql)" : path, version);
     return rc;
 }
 

@@ -492,9 +492,10 @@ void h_orders_list(struct req *r, struct resp *out)
 {
     static const char *sql =
         "SELECT " ORDER_COLS " FROM orders WHERE user_id = ?1 AND id < ?2 AND "
-        "(?3 IS NULL OR market = ?3) AND (?4 = 'all' OR (?4 = 'open' AND status IN ('new', "
+        "(CAST(?3 AS TEXT) IS NULL OR market = ?3) AND (?4 = 'all' OR (?4 = 'open' AND status IN "
+        "('new', "
         "'partially_filled')) OR (?4 = 'closed' AND status NOT IN ('new', 'partially_filled'))) "
-        "AND (?6 IS NULL OR client_order_id = ?6) ORDER BY id DESC LIMIT ?5";
+        "AND (CAST(?6 AS TEXT) IS NULL OR client_order_id = ?6) ORDER BY id DESC LIMIT ?5";
     const char *status = req_query(r, "status");
     const char *market = req_query(r, "market");
     int64_t cursor;
@@ -550,7 +551,8 @@ void h_fills(struct req *r, struct resp *out)
 {
     static const char *sql =
         "SELECT " FILL_COLS " FROM fills WHERE id IN (SELECT id FROM fills WHERE taker_user_id = "
-        "?1 UNION SELECT id FROM fills WHERE maker_user_id = ?1) AND id < ?2 AND (?3 IS NULL OR "
+        "?1 UNION SELECT id FROM fills WHERE maker_user_id = ?1) AND id < ?2 AND (CAST(?3 AS TEXT) "
+        "IS NULL OR "
         "market = ?3) ORDER BY id DESC LIMIT ?4";
     const char *market = req_query(r, "market");
     int64_t cursor;

@@ -776,12 +776,14 @@ void h_bn_my_trades(struct req *r, struct resp *out)
     static const char *sql =
         "SELECT " FILL_COLS " FROM fills WHERE id IN (SELECT id FROM fills WHERE taker_user_id = "
         "?1 UNION SELECT id FROM fills WHERE maker_user_id = ?1) AND market = ?2 AND id >= ?3 AND "
-        "ts >= ?4 AND ts <= ?5 AND (?6 = 0 OR taker_order_id = ?6 OR maker_order_id = ?6) "
+        "ts >= ?4 AND ts <= ?5 AND (CAST(?6 AS BIGINT) = 0 OR taker_order_id = ?6 OR "
+        "maker_order_id = ?6) "
         "ORDER BY id ASC LIMIT ?7";
     static const char *sql_latest =
         "SELECT " FILL_COLS " FROM fills WHERE id IN (SELECT id FROM fills WHERE taker_user_id = "
         "?1 UNION SELECT id FROM fills WHERE maker_user_id = ?1) AND market = ?2 AND id >= ?3 AND "
-        "ts >= ?4 AND ts <= ?5 AND (?6 = 0 OR taker_order_id = ?6 OR maker_order_id = ?6) "
+        "ts >= ?4 AND ts <= ?5 AND (CAST(?6 AS BIGINT) = 0 OR taker_order_id = ?6 OR "
+        "maker_order_id = ?6) "
         "ORDER BY id DESC LIMIT ?7";
     const struct config *cfg = r->app->cfg;
     struct bn_params *p = signed_begin(r, out, 20, false);

@@ -106,7 +106,7 @@ enum cg_err auth_user_create(struct db *db, const char *email, const char *passw
     static const char *sql_find = "SELECT id FROM users WHERE email = ?";
     static const char *sql_ins =
         "INSERT INTO users (id, email, password_hash, role, created_at) VALUES "
-        "((SELECT MAX(COALESCE(MAX(id), 99) + 1, 100) FROM users), ?, ?, ?, ?)";
+        "((SELECT CASE WHEN MAX(id) >= 100 THEN MAX(id) + 1 ELSE 100 END FROM users), ?, ?, ?, ?)";
     char hash[crypto_pwhash_STRBYTES];
     char em[256];
     struct db_stmt *st;

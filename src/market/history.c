@@ -23,8 +23,11 @@ static enum cg_err put_candle(struct db *db, const char *market, const char *int
                               const struct kline *k)
 {
     static const char *sql =
-        "INSERT OR REPLACE INTO candles (market, interval, open_time, open, high, low, close, "
-        "volume, quote_volume, source) VALUES (?,?,?,?,?,?,?,?,0,'binance')";
+        "INSERT INTO candles (market, interval, open_time, open, high, low, close, "
+        "volume, quote_volume, source) VALUES (?,?,?,?,?,?,?,?,0,'binance') ON CONFLICT "
+        "(market, interval, open_time) DO UPDATE SET open = excluded.open, high = excluded.high, "
+        "low = excluded.low, close = excluded.close, volume = excluded.volume, "
+        "quote_volume = excluded.quote_volume, source = excluded.source";
     struct db_stmt *st = db_prepare(db, sql);
     if (!st)
         return CG_ESTORE;
@@ -42,8 +45,11 @@ static enum cg_err put_candle(struct db *db, const char *market, const char *int
 static enum cg_err record(struct db *db, const char *market, const char *interval, const char *path,
                           const struct kline *k, size_t n)
 {
-    static const char *sql = "INSERT OR REPLACE INTO history_imports (market, interval, path, "
-                             "rows, first_ms, last_ms) VALUES (?,?,?,?,?,?)";
+    static const char *sql = "INSERT INTO history_imports (market, interval, path, "
+                             "rows, first_ms, last_ms) VALUES (?,?,?,?,?,?) ON CONFLICT "
+                             "(market, interval) DO UPDATE SET path = excluded.path, "
+                             "rows = excluded.rows, first_ms = excluded.first_ms, "
+                             "last_ms = excluded.last_ms";
     struct db_stmt *st = db_prepare(db, sql);
     if (!st)
         return CG_ESTORE;
@@ -71,7 +77,7 @@ static enum cg_err import_set(struct db *db, const struct config *cfg, const str
         log_error("history: %s: %s", path, cg_err_code(e));
         return e;
     }
-    if (db_begin(db) != CG_OK) {
+    if (db_begin_batch(db) != CG_OK) { /* writes only: PostgreSQL pipelines them */
         free(k);
         return CG_ESTORE;
     }

@@ -1,4 +1,9 @@
-#include "store/db.h"
+/*
+ * SQLite driver of db.h (see db_driver.h): WAL, synchronous=FULL, busy timeout 10 s; prepared
+ * statements cached per connection by the address of their SQL text. The schema version is
+ * PRAGMA user_version.
+ */
+#include "store/db_driver.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
@@ -7,30 +12,38 @@
 
 #include "core/log.h"
 
-struct migration {
-    int version;
-    const char *name;
-    const char *sql;
-};
-extern const struct migration cg_migrations[];
-extern const size_t cg_migrations_count;
-
-struct db_stmt {
+struct sq_stmt {
+    struct db_stmt base; /* first: db.c reaches the driver through it */
     sqlite3_stmt *st;
     const char *sql; /* key: the caller's string literal */
-    struct db_stmt *next;
+    struct sq_stmt *next;
 };
 
-struct db {
+struct sq_db {
+    struct db base; /* first */
     sqlite3 *h;
-    struct db_stmt *cache;
+    struct sq_stmt *cache;
 };
 
-enum cg_err db_open(const char *url, struct db **out)
+static struct sq_db *SQ(struct db *d)
 {
-    struct db *db = calloc(1, sizeof(*db));
+    return (struct sq_db *)d;
+}
+
+static struct sq_stmt *ST(struct db_stmt *s)
+{
+    return (struct sq_stmt *)s;
+}
+
+static void sq_close(struct db *d);
+static enum cg_err sq_exec(struct db *d, const char *sql);
+
+static enum cg_err sq_open(const char *url, struct db **out)
+{
+    struct sq_db *db = calloc(1, sizeof(*db));
     if (!db)
         return CG_ENOMEM;
+    db->base.drv = &db_sqlite_driver;
     if (sqlite3_open_v2(url, &db->h,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
@@ -40,23 +53,22 @@ enum cg_err db_open(const char *url, struct db **out)
         return CG_EIO;
     }
     sqlite3_busy_timeout(db->h, 10000);
-    if (db_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;") !=
+    if (sq_exec(&db->base,
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;") !=
         CG_OK) {
-        db_close(db);
+        sq_close(&db->base);
         return CG_EIO;
     }
-    *out = db;
+    *out = &db->base;
     return CG_OK;
 }
 
-void db_close(struct db *db)
+static void sq_close(struct db *d)
 {
-    struct db_stmt *s;
-    if (!db)
-        return;
-    s = db->cache;
+    struct sq_db *db = SQ(d);
+    struct sq_stmt *s = db->cache;
     while (s) {
-        struct db_stmt *next = s->next;
+        struct sq_stmt *next = s->next;
         sqlite3_finalize(s->st);
         free(s);
         s = next;
@@ -65,10 +77,10 @@ void db_close(struct db *db)
     free(db);
 }
 
-enum cg_err db_exec(struct db *db, const char *sql)
+static enum cg_err sq_exec(struct db *d, const char *sql)
 {
     char *msg = NULL;
-    if (sqlite3_exec(db->h, sql, NULL, NULL, &msg) != SQLITE_OK) {
+    if (sqlite3_exec(SQ(d)->h, sql, NULL, NULL, &msg) != SQLITE_OK) {
         log_error("db: %s (in: %.80s)", msg ? msg : "error", sql);
         sqlite3_free(msg);
         return CG_ESTORE;
@@ -76,30 +88,31 @@ enum cg_err db_exec(struct db *db, const char *sql)
     return CG_OK;
 }
 
-enum cg_err db_begin(struct db *db)
+static enum cg_err sq_begin(struct db *d)
 {
-    return db_exec(db, "BEGIN IMMEDIATE");
+    return sq_exec(d, "BEGIN IMMEDIATE");
 }
 
-enum cg_err db_commit(struct db *db)
+static enum cg_err sq_commit(struct db *d)
 {
-    return db_exec(db, "COMMIT");
+    return sq_exec(d, "COMMIT");
 }
 
-void db_rollback(struct db *db)
+static void sq_rollback(struct db *d)
 {
-    if (!sqlite3_get_autocommit(db->h))
-        sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+    if (!sqlite3_get_autocommit(SQ(d)->h))
+        sqlite3_exec(SQ(d)->h, "ROLLBACK", NULL, NULL, NULL);
 }
 
-struct db_stmt *db_prepare(struct db *db, const char *sql)
+static struct db_stmt *sq_prepare(struct db *d, const char *sql)
 {
-    struct db_stmt *s;
+    struct sq_db *db = SQ(d);
+    struct sq_stmt *s;
     for (s = db->cache; s; s = s->next) {
         if (s->sql == sql) {
             sqlite3_reset(s->st);
             sqlite3_clear_bindings(s->st);
-            return s;
+            return &s->base;
         }
     }
     s = calloc(1, sizeof(*s));
@@ -110,73 +123,75 @@ struct db_stmt *db_prepare(struct db *db, const char *sql)
         free(s);
         return NULL;
     }
+    s->base.db = d;
     s->sql = sql;
     s->next = db->cache;
     db->cache = s;
-    return s;
+    return &s->base;
 }
 
-void db_bind_int64(struct db_stmt *st, int i, int64_t v)
+static void sq_bind_int64(struct db_stmt *st, int i, int64_t v)
 {
-    sqlite3_bind_int64(st->st, i, v);
+    sqlite3_bind_int64(ST(st)->st, i, v);
 }
 
-void db_bind_text(struct db_stmt *st, int i, const char *s)
+static void sq_bind_text(struct db_stmt *st, int i, const char *s)
 {
     if (s)
-        sqlite3_bind_text(st->st, i, s, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(ST(st)->st, i, s, -1, SQLITE_TRANSIENT);
     else
-        sqlite3_bind_null(st->st, i);
+        sqlite3_bind_null(ST(st)->st, i);
 }
 
-void db_bind_null(struct db_stmt *st, int i)
+static void sq_bind_null(struct db_stmt *st, int i)
 {
-    sqlite3_bind_null(st->st, i);
+    sqlite3_bind_null(ST(st)->st, i);
 }
 
-enum db_step db_step(struct db_stmt *st)
+static enum db_step sq_step(struct db_stmt *st)
 {
-    int rc = sqlite3_step(st->st);
+    int rc = sqlite3_step(ST(st)->st);
     if (rc == SQLITE_ROW)
         return DB_ROW;
     if (rc == SQLITE_DONE)
         return DB_DONE;
-    log_error("db: step: %s (in: %.120s)", sqlite3_errmsg(sqlite3_db_handle(st->st)), st->sql);
+    log_error("db: step: %s (in: %.120s)", sqlite3_errmsg(sqlite3_db_handle(ST(st)->st)),
+              ST(st)->sql);
     return DB_ERROR;
 }
 
-int64_t db_col_int64(struct db_stmt *st, int i)
+static int64_t sq_col_int64(struct db_stmt *st, int i)
 {
-    return sqlite3_column_int64(st->st, i);
+    return sqlite3_column_int64(ST(st)->st, i);
 }
 
-const char *db_col_text(struct db_stmt *st, int i)
+static const char *sq_col_text(struct db_stmt *st, int i)
 {
-    const unsigned char *t = sqlite3_column_text(st->st, i);
+    const unsigned char *t = sqlite3_column_text(ST(st)->st, i);
     return t ? (const char *)t : NULL;
 }
 
-bool db_col_is_null(struct db_stmt *st, int i)
+static bool sq_col_is_null(struct db_stmt *st, int i)
 {
-    return sqlite3_column_type(st->st, i) == SQLITE_NULL;
+    return sqlite3_column_type(ST(st)->st, i) == SQLITE_NULL;
 }
 
-void db_reset(struct db_stmt *st)
+static void sq_reset(struct db_stmt *st)
 {
-    sqlite3_reset(st->st);
-    sqlite3_clear_bindings(st->st);
+    sqlite3_reset(ST(st)->st);
+    sqlite3_clear_bindings(ST(st)->st);
 }
 
-int64_t db_changes(struct db *db)
+static int64_t sq_changes(struct db *d)
 {
-    return sqlite3_changes64(db->h);
+    return sqlite3_changes64(SQ(d)->h);
 }
 
-int db_schema_version(struct db *db)
+static int sq_schema_version(struct db *d)
 {
     sqlite3_stmt *st;
     int v = 0;
-    if (sqlite3_prepare_v2(db->h, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(SQ(d)->h, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
         return -1;
     if (sqlite3_step(st) == SQLITE_ROW)
         v = sqlite3_column_int(st, 0);
@@ -184,9 +199,9 @@ int db_schema_version(struct db *db)
     return v;
 }
 
-enum cg_err db_migrate(struct db *db)
+static enum cg_err sq_migrate(struct db *d)
 {
-    int cur = db_schema_version(db);
+    int cur = sq_schema_version(d);
     if (cur < 0)
         return CG_ESTORE;
     for (size_t i = 0; i < cg_migrations_count; i++) {
@@ -194,17 +209,40 @@ enum cg_err db_migrate(struct db *db)
         char pragma[64];
         if (m->version <= cur)
             continue;
-        if (db_begin(db) != CG_OK)
+        if (sq_begin(d) != CG_OK)
             return CG_ESTORE;
         snprintf(pragma, sizeof(pragma), "PRAGMA user_version=%d", m->version);
-        if (db_exec(db, m->sql) != CG_OK || db_exec(db, pragma) != CG_OK) {
-            db_rollback(db);
+        if (sq_exec(d, m->sql) != CG_OK || sq_exec(d, pragma) != CG_OK) {
+            sq_rollback(d);
             log_error("db: migration %s failed", m->name);
             return CG_ESTORE;
         }
-        if (db_commit(db) != CG_OK)
+        if (sq_commit(d) != CG_OK)
             return CG_ESTORE;
         log_info("db: applied migration %s", m->name);
     }
     return CG_OK;
 }
+
+const struct db_driver db_sqlite_driver = {
+    .name = "sqlite",
+    .open = sq_open,
+    .close = sq_close,
+    .exec = sq_exec,
+    .begin = sq_begin,
+    .begin_batch = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .prepare = sq_prepare,
+    .bind_int64 = sq_bind_int64,
+    .bind_text = sq_bind_text,
+    .bind_null = sq_bind_null,
+    .step = sq_step,
+    .col_int64 = sq_col_int64,
+    .col_text = sq_col_text,
+    .col_is_null = sq_col_is_null,
+    .reset = sq_reset,
+    .changes = sq_changes,
+    .migrate = sq_migrate,
+    .schema_version = sq_schema_version,
+};

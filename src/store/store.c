@@ -160,9 +160,11 @@ static enum cg_err write_fill(struct store *s, const struct fill *f)
     static const char *sql_candle =
         "INSERT INTO candles (market, interval, open_time, open, high, low, close, volume, "
         "quote_volume, source) VALUES (?,?,?,?,?,?,?,?,?,'coinage') "
-        "ON CONFLICT (market, interval, open_time) DO UPDATE SET high = max(high, excluded.high), "
-        "low = min(low, excluded.low), close = excluded.close, volume = volume + excluded.volume, "
-        "quote_volume = quote_volume + excluded.quote_volume";
+        "ON CONFLICT (market, interval, open_time) DO UPDATE SET high = CASE WHEN excluded.high > "
+        "candles.high THEN excluded.high ELSE candles.high END, low = CASE WHEN excluded.low < "
+        "candles.low THEN excluded.low ELSE candles.low END, close = excluded.close, "
+        "volume = candles.volume + excluded.volume, "
+        "quote_volume = candles.quote_volume + excluded.quote_volume";
     const char *market = s->cfg->markets[f->market].name;
     struct db_stmt *st = db_prepare(s->db, sql_fill);
     if (!st)
@@ -204,10 +206,19 @@ static enum cg_err write_fill(struct store *s, const struct fill *f)
 static enum cg_err write_order(struct store *s, const struct order *o)
 {
     static const char *sql =
-        "INSERT OR REPLACE INTO orders (id, user_id, market, side, type, time_in_force, status, "
+        "INSERT INTO orders (id, user_id, market, side, type, time_in_force, status, "
         "reason, price, quantity, filled, quote_filled, fee_total, hold, seq, client_order_id, "
         "created_at, updated_at, stop_price, quote_quantity, post_only, stp, triggered) "
-        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET "
+        "user_id = excluded.user_id, market = excluded.market, side = excluded.side, "
+        "type = excluded.type, time_in_force = excluded.time_in_force, status = excluded.status, "
+        "reason = excluded.reason, price = excluded.price, quantity = excluded.quantity, "
+        "filled = excluded.filled, quote_filled = excluded.quote_filled, "
+        "fee_total = excluded.fee_total, hold = excluded.hold, seq = excluded.seq, "
+        "client_order_id = excluded.client_order_id, created_at = excluded.created_at, "
+        "updated_at = excluded.updated_at, stop_price = excluded.stop_price, "
+        "quote_quantity = excluded.quote_quantity, post_only = excluded.post_only, "
+        "stp = excluded.stp, triggered = excluded.triggered";
     struct db_stmt *st = db_prepare(s->db, sql);
     if (!st)
         return CG_ESTORE;
@@ -268,7 +279,9 @@ static enum cg_err write_entry(struct store *s, const struct journal_entry *je)
 
 static enum cg_err write_meta(struct store *s, const char *key, uint64_t v)
 {
-    static const char *sql = "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)";
+    static const char *sql =
+        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET "
+        "value = excluded.value";
     struct db_stmt *st = db_prepare(s->db, sql);
     if (!st)
         return CG_ESTORE;
@@ -290,10 +303,11 @@ static bool batch_has_writes(const struct batch *b)
 static enum cg_err write_batch(struct store *s, struct batch *b)
 {
     static const char *sql_bal =
-        "INSERT OR REPLACE INTO balances (user_id, asset, total, held) VALUES (?,?,?,?)";
+        "INSERT INTO balances (user_id, asset, total, held) VALUES (?,?,?,?) ON CONFLICT "
+        "(user_id, asset) DO UPDATE SET total = excluded.total, held = excluded.held";
     static const char *sql_idem =
-        "INSERT OR IGNORE INTO idempotency (user_id, key, request_hash, status, response, "
-        "created_at) VALUES (?,?,?,?,?,?)";
+        "INSERT INTO idempotency (user_id, key, request_hash, status, response, "
+        "created_at) VALUES (?,?,?,?,?,?) ON CONFLICT (user_id, key) DO NOTHING";
     struct db_stmt *st;
 
     for (size_t i = 0; i < b->entries.n; i++)
@@ -354,7 +368,7 @@ static bool commit_batch(struct store *s, struct batch *b)
         s->failed = true;
         return false;
     }
-    if (db_begin(s->db) != CG_OK)
+    if (db_begin_batch(s->db) != CG_OK)
         goto fail;
     if (write_batch(s, b) != CG_OK) {
         db_rollback(s->db);

@@ -2,6 +2,7 @@
 // a template store that already holds the imported history), and talk to it over real HTTP and
 // WebSocket.
 import { spawn, execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -15,6 +16,76 @@ const TEMPLATE = path.join(ROOT, 'build', 'test-template');
 
 export const ADMIN_EMAIL = 'admin@coinage.test';
 export const ADMIN_PASSWORD = 'sup3r-secret-pass';
+
+// PostgreSQL mode: COINAGE_TEST_PG is a libpq URI of a maintenance database on a throw-away
+// server (scripts/pg-test-server.sh run sets it). Every data directory then gets its own fresh
+// database, created from a template database that already holds the imported history and the
+// admin (CREATE DATABASE ... TEMPLATE copies files, no re-import); the data directory's `db-url`
+// file names it and every server or CLI started on that directory gets `--db` (dbArgs).
+export const PG = process.env.COINAGE_TEST_PG || '';
+const PG_TEMPLATE = PG ? `cg_tpl_${crypto.createHash('sha256').update(fs.readFileSync(BIN)).digest('hex').slice(0, 12)}` : '';
+
+export function pgUrl(db) {
+  return PG.replace(/^(postgres(?:ql)?:\/\/[^/?]*\/)[^?]*/, `$1${db}`);
+}
+
+function psql(sql) {
+  return execFileSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-At', '-d', PG, '-c', sql],
+    { stdio: 'pipe' }).toString().trim();
+}
+
+function ensurePgTemplate() {
+  if (psql(`SELECT count(*) FROM pg_database WHERE datname = '${PG_TEMPLATE}'`) === '1') return;
+  // build under a private name, then rename: parallel test files race for the same template
+  const tmp = `${PG_TEMPLATE}_${process.pid}`;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cg-pgtpl-'));
+  psql(`CREATE DATABASE ${tmp}`);
+  execFileSync(BIN, ['import', '--data-dir', dir, '--db', pgUrl(tmp)], { cwd: ROOT, stdio: 'pipe' });
+  execFileSync(BIN, ['user', 'add', '--admin', '--email', ADMIN_EMAIL, '--password', ADMIN_PASSWORD,
+    '--data-dir', dir, '--db', pgUrl(tmp)], { cwd: ROOT, stdio: 'pipe' });
+  fs.rmSync(dir, { recursive: true, force: true });
+  try {
+    psql(`ALTER DATABASE ${tmp} RENAME TO ${PG_TEMPLATE}`);
+  } catch (e) {
+    psql(`DROP DATABASE ${tmp}`);
+    if (psql(`SELECT count(*) FROM pg_database WHERE datname = '${PG_TEMPLATE}'`) !== '1') throw e;
+  }
+}
+
+let pgSeq = 0;
+function newPgDatabase(dir) {
+  ensurePgTemplate();
+  const name = `cg_${process.pid}_${++pgSeq}_${crypto.randomBytes(4).toString('hex')}`;
+  for (let i = 0; ; i++) {
+    try {
+      psql(`CREATE DATABASE ${name} TEMPLATE ${PG_TEMPLATE}`);
+      break;
+    } catch (e) {
+      // "source database is being accessed by other users": another file is copying it
+      if (i >= 50 || !/being accessed/.test(String(e.stderr))) throw e;
+      execFileSync('sleep', ['0.2']);
+    }
+  }
+  fs.writeFileSync(path.join(dir, 'db-url'), pgUrl(name));
+}
+
+// Run SQL (portable: see src/store/db.h) directly on the data directory's store, with the server
+// stopped: psql on PostgreSQL, the sqlite3 CLI on SQLite.
+export function storeSql(dataDir, sql) {
+  const f = path.join(dataDir, 'db-url');
+  if (fs.existsSync(f)) {
+    execFileSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', fs.readFileSync(f, 'utf8').trim(),
+      '-c', sql], { stdio: 'pipe' });
+  } else {
+    execFileSync('sqlite3', [path.join(dataDir, 'coinage.db'), sql], { stdio: 'pipe' });
+  }
+}
+
+// CLI arguments that point a coinage command at the data directory's store.
+export function dbArgs(dataDir) {
+  const f = path.join(dataDir, 'db-url');
+  return fs.existsSync(f) ? ['--db', fs.readFileSync(f, 'utf8').trim()] : [];
+}
 
 function ensureTemplate() {
   if (fs.existsSync(path.join(TEMPLATE, 'coinage.db'))) return;
@@ -42,6 +113,11 @@ async function freePort() {
 }
 
 export function newDataDir() {
+  if (PG) {
+    const pgdir = fs.mkdtempSync(path.join(os.tmpdir(), 'cg-data-'));
+    newPgDatabase(pgdir);
+    return pgdir;
+  }
   ensureTemplate();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cg-data-'));
   fs.copyFileSync(path.join(TEMPLATE, 'coinage.db'), path.join(dir, 'coinage.db'));
@@ -53,7 +129,7 @@ export async function startServer(opts = {}) {
   const dataDir = opts.dataDir || newDataDir();
   const port = await freePort();
   const args = ['serve', '--port', String(port), '--data-dir', dataDir,
-    '--replay-speed', String(opts.speed ?? 1)];
+    '--replay-speed', String(opts.speed ?? 1), ...dbArgs(dataDir)];
   const proc = spawn(BIN, args, {
     cwd: ROOT,
     env: { ...process.env, COINAGE_AUTH_RATE: '100000', ...(opts.env || {}) },

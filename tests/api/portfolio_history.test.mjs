@@ -21,9 +21,7 @@
 // CVaR = 7.4400% (the worst day). The test recomputes all of it from P as filled.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import path from 'node:path';
-import { startServer, api, newUser, deposit, minor } from './helpers.mjs';
+import { startServer, api, newUser, deposit, minor, storeSql } from './helpers.mjs';
 
 const E8 = 100000000n;
 const DAY = 86400000;
@@ -32,7 +30,7 @@ const fmt = (v) => `${v / E8}.${(v % E8).toString().padStart(8, '0')}`;
 const CLOSES = ['380', '342', '376.2', '300', '330', '420'];
 
 function sqlite(dataDir, sql) {
-  execFileSync('sqlite3', [path.join(dataDir, 'coinage.db'), sql], { stdio: 'pipe' });
+  storeSql(dataDir, sql); // sqlite3, or psql in the PostgreSQL pass
 }
 
 describe('history, performance and risk over days (activity moved into the past)', () => {

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import {
+  dbArgs,
   startServer, api, newUser, deposit, minor, balances, openOrders, assertInvariants, BIN,
 } from './helpers.mjs';
 
@@ -224,9 +225,9 @@ describe('crash safety: SIGKILL and restart on the same data directory', () => {
 
   it('`coinage check` exits 0 on the recovered data directory (live and after a clean stop)', async () => {
     // execFileSync throws on a non-zero exit status
-    execFileSync(BIN, ['check', '--data-dir', srv.dataDir], { cwd: ROOT, stdio: 'pipe' });
+    execFileSync(BIN, ['check', '--data-dir', srv.dataDir, ...dbArgs(srv.dataDir)], { cwd: ROOT, stdio: 'pipe' });
     await srv2.stop();
     srv2 = null;
-    execFileSync(BIN, ['check', '--data-dir', srv.dataDir], { cwd: ROOT, stdio: 'pipe' });
+    execFileSync(BIN, ['check', '--data-dir', srv.dataDir, ...dbArgs(srv.dataDir)], { cwd: ROOT, stdio: 'pipe' });
   });
 });

@@ -528,7 +528,7 @@ class Trial {
 
   checkCommand(when) {
     try {
-      execFileSync(BIN, ['check', '--data-dir', this.srv.dataDir], { cwd: ROOT, stdio: 'pipe' });
+      execFileSync(BIN, ['check', '--data-dir', this.srv.dataDir, ...H.dbArgs(this.srv.dataDir)], { cwd: ROOT, stdio: 'pipe' });
     } catch (e) {
       this.fail('check', `coinage check ${when} exited ${e.status}: ${e.stderr}${e.stdout}`);
     }
