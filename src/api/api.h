@@ -97,8 +97,8 @@ struct req {
     char apikey[96];
     char qraw[API_MAX_QRAW];
     bool qraw_truncated;
-    bool key_auth;     /* authenticated by API key (claims set) */
-    uint32_t key_perm; /* APIKEY_PERM_* of that key */
+    bool key_auth;           /* authenticated by API key (claims set) */
+    uint32_t key_perm;       /* APIKEY_PERM_* of that key */
     char if_none_match[128]; /* If-None-Match request header (static files), "" if absent */
 };
 

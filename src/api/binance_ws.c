@@ -690,8 +690,11 @@ static void window_flush(uint32_t m, int speed)
     struct sb s = {0};
     if (!w->open)
         return;
-    qsort(w->v[0], w->n[0], sizeof(struct lvl), cmp_desc);
-    qsort(w->v[1], w->n[1], sizeof(struct lvl), cmp_asc);
+    /* a side without a change in this window may not have its array yet (qsort(NULL) is UB) */
+    if (w->n[0])
+        qsort(w->v[0], w->n[0], sizeof(struct lvl), cmp_desc);
+    if (w->n[1])
+        qsort(w->v[1], w->n[1], sizeof(struct lvl), cmp_asc);
     sb_printf(&s, "{\"e\":\"depthUpdate\",\"E\":%lld,\"s\":\"%s\",\"U\":%llu,\"u\":%llu,\"b\":",
               (long long)clock_now_ms(), sym(m), (unsigned long long)w->first,
               (unsigned long long)w->last);

@@ -137,20 +137,32 @@ export async function startServer(opts = {}) {
   });
   let log = '';
   proc.stderr.on('data', (d) => { log += d.toString(); });
-  const exited = new Promise((resolve) => proc.on('exit', (code, sig) => resolve({ code, sig })));
+  let stopping = false;
+  const exited = new Promise((resolve) => proc.on('exit', (code, sig) => {
+    // a server that dies on its own (a crash, a sanitizer report) says why, whatever the test prints
+    if (!stopping) process.stderr.write(`coinage on port ${port} exited (code ${code}, signal ${sig}); its log:\n${log}\n`);
+    resolve({ code, sig });
+  }));
   const srv = {
     port, dataDir, proc, exited,
     base: `http://127.0.0.1:${port}`,
     ws: `ws://127.0.0.1:${port}/ws`,
     log: () => log,
     async stop() {
-      if (proc.exitCode !== null || proc.signalCode !== null) return exited;
+      if (proc.exitCode !== null || proc.signalCode !== null) {
+        if (stopping) return exited; // killed by the test itself
+        // it died before the test asked it to stop: that is a failure, whatever the test saw
+        const r = await exited;
+        assert.fail(`coinage exited on its own (code ${r.code}, signal ${r.sig}); its log:\n${log}`);
+      }
+      stopping = true;
       proc.kill('SIGTERM');
       const r = await exited;
       assert.ok(!/ERROR: AddressSanitizer|runtime error:/.test(log), `sanitizer report:\n${log}`);
       return r;
     },
     async kill() {
+      stopping = true;
       proc.kill('SIGKILL');
       return exited;
     },
