@@ -242,11 +242,12 @@ void h_order_create(struct req *r, struct resp *out)
         bad(out, CG_EINVAL, "post_only is for gtc limit orders");
         goto out;
     }
-    /* size: quantity, or (market buys only) quote_quantity */
+    /* size: quantity, or (market orders only) quote_quantity: what a buy spends, fees included,
+     * or what a sell sells for before its fee (engine.h) */
     v = json_object_get(doc, "quote_quantity");
     if (v) {
-        if (type != ORDER_MARKET || side != SIDE_BUY || json_object_get(doc, "quantity")) {
-            bad(out, CG_EINVAL, "quote_quantity is for market buys, instead of quantity");
+        if (type != ORDER_MARKET || json_object_get(doc, "quantity")) {
+            bad(out, CG_EINVAL, "quote_quantity is for market orders, instead of quantity");
             goto out;
         }
         if (!req_amount(v, "quote_quantity", qs, false, &quote_qty, out))

@@ -336,7 +336,8 @@ static bool parse_kind(const struct bn_params *p, struct bn_order_req *o, struct
     return true;
 }
 
-/* quantity, or quoteOrderQty (MARKET buys), against LOT_SIZE / MARKET_LOT_SIZE / NOTIONAL. */
+/* quantity, or quoteOrderQty (MARKET: spend on a buy, receive on a sell), against LOT_SIZE /
+ * MARKET_LOT_SIZE / NOTIONAL. */
 static bool parse_size(const struct config *cfg, const struct bn_params *p, struct bn_order_req *o,
                        struct resp *out)
 {
@@ -348,11 +349,6 @@ static bool parse_size(const struct config *cfg, const struct bn_params *p, stru
         return false;
     }
     if (has_quote) {
-        if (o->side != SIDE_BUY) {
-            bn_error(out, 400, -1013,
-                     "quoteOrderQty is supported for MARKET BUY orders only on this exchange.");
-            return false;
-        }
         if (!bn_decimal(p, "quoteOrderQty", cfg->assets[m->quote].scale, &o->quote_qty, out))
             return false;
         if (o->quote_qty < m->min_notional) {

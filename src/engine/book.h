@@ -75,7 +75,7 @@ struct order {
     uint8_t triggered;      /* stop orders: 1 once the trigger fired */
     int64_t price;          /* limit price; 0 for market and stop-market orders */
     int64_t stop_price;     /* stop orders: the trigger price; 0 otherwise */
-    int64_t quote_quantity; /* market buys by quote: the budget incl. fees; 0 otherwise */
+    int64_t quote_quantity; /* market by quote: buy budget incl. fees / sell target; else 0 */
     int64_t exec_limit;     /* while executing: worst price it may trade at (0 = none) */
     int64_t quantity;       /* original quantity */
     int64_t remaining;      /* quantity - filled; what rests in the book */

@@ -275,10 +275,12 @@ int64_t engine_order_reserve(const struct config *cfg, const struct order *o)
     const struct market_cfg *m = &cfg->markets[o->market];
     int64_t price;
     int64_t n;
+    if (o->type == ORDER_MARKET && o->quote_quantity > 0)
+        return o->hold; /* by quote: the budget (buys) or the base walked before matching (sells) */
     if (o->side == SIDE_SELL)
         return o->remaining;
     if (o->type == ORDER_MARKET)
-        return o->hold; /* the exact cost found before matching, or the quote budget */
+        return o->hold; /* the exact cost found before matching */
     if (order_type_is_market(o->type))
         price = o->triggered ? 0 : engine_protection_limit(cfg, o->market, SIDE_BUY, o->stop_price);
     else
@@ -872,6 +874,23 @@ static int64_t affordable(const struct engine *e, const struct order *o, int64_t
     return qty;
 }
 
+/* Base quantity (a multiple of the lot) whose notional at price stays within target: what a
+ * market sell by quote may still sell to one maker at that price (exact: notional_of floors). */
+static int64_t sellable(const struct engine *e, const struct order *o, int64_t price,
+                        int64_t target)
+{
+    const struct market_cfg *m = &e->cfg->markets[o->market];
+    int64_t bscale = amount_pow10(e->cfg->assets[m->base].scale);
+    __int128 q;
+    int64_t qty;
+    if (target <= 0 || price <= 0)
+        return 0;
+    /* notional = floor(price x qty / bscale) <= target  <=>  price x qty < (target + 1) x bscale */
+    q = ((__int128)(target + 1) * bscale - 1) / price;
+    qty = q > INT64_MAX / 2 ? INT64_MAX / 2 : (int64_t)q;
+    return qty - qty % m->lot_size;
+}
+
 /*
  * Match `taker` against the opposite side while it crosses. Returns true if self-trade
  * prevention ended the taker (expire_taker / expire_both).
@@ -897,6 +916,15 @@ static bool match(struct engine *e, struct order *taker, int64_t ts)
         qty = taker->remaining < maker->remaining ? taker->remaining : maker->remaining;
         if (taker->side == SIDE_BUY && taker->quote_quantity > 0) {
             int64_t can = affordable(e, taker, maker->price, taker->hold);
+            if (can < qty)
+                qty = can;
+            if (qty <= 0)
+                break;
+        } else if (taker->side == SIDE_SELL && taker->quote_quantity > 0) {
+            /* sell by quote: whole lots while the gross proceeds stay within the target; it
+             * ends at the first maker where not one more lot fits (deeper bids pay less) */
+            int64_t can =
+                sellable(e, taker, maker->price, taker->quote_quantity - taker->quote_filled);
             if (can < qty)
                 qty = can;
             if (qty <= 0)
@@ -933,6 +961,8 @@ struct walk {
     int64_t cost;  /* quote it would cost a buyer, fees included */
     bool stopped;  /* reached an own order that ends the taker (expire_taker/both) */
     int64_t first; /* the first price it would trade at (0 if none) */
+    bool by_quote; /* a sell by quote: stop where not one more lot fits the target */
+    int64_t gross; /* by_quote: the notional (before fees) it would sell for */
 };
 
 /* Returns false to end the walk: levels come best first, so once a price does not cross, or
@@ -951,7 +981,15 @@ static bool walk_visit(const struct order *o, void *ctx)
         return !w->stopped;
     }
     q = w->taker->remaining - w->qty < o->remaining ? w->taker->remaining - w->qty : o->remaining;
+    if (w->by_quote) {
+        int64_t can = sellable(w->e, w->taker, o->price, w->taker->quote_quantity - w->gross);
+        if (can < q)
+            q = can;
+        if (q <= 0)
+            return false; /* as match() does: it ends here */
+    }
     n = notional_of(w->e->cfg, m, o->price, q);
+    w->gross += n;
     if (w->qty == 0)
         w->first = o->price;
     w->qty += q;
@@ -961,7 +999,7 @@ static bool walk_visit(const struct order *o, void *ctx)
 
 static struct walk walk_book(struct engine *e, const struct order *o)
 {
-    struct walk w = {e, o, 0, 0, false, 0};
+    struct walk w = {e, o, 0, 0, false, 0, false, 0};
     book_walk(e->books[o->market], o->side == SIDE_BUY ? SIDE_SELL : SIDE_BUY, walk_visit, &w);
     return w;
 }
@@ -1099,7 +1137,7 @@ static enum cg_err validate_place(const struct engine *e, const struct cmd *c)
         c->u.place.stp > STP_EXPIRE_BOTH)
         return CG_EINVAL;
     if (c->u.place.quote_quantity > 0) {
-        if (type != ORDER_MARKET || c->u.place.side != SIDE_BUY || c->u.place.quantity != 0)
+        if (type != ORDER_MARKET || c->u.place.quantity != 0)
             return CG_EINVAL;
     } else if (c->u.place.quantity <= 0 || c->u.place.quantity % m->lot_size != 0) {
         return CG_ELOT;
@@ -1175,13 +1213,26 @@ static enum cg_err do_place(struct engine *e, const struct cmd *c, struct cmd_re
                 order_release(e, o);
                 return w.qty > 0 ? CG_EPROTECTION : CG_ELIQUIDITY;
             }
-            /* a budget that cannot buy one lot at the first price it would trade at */
-            if (affordable(e, o, w.first, o->quote_quantity) == 0) {
+            /* a budget that cannot buy (a target that cannot sell) one lot at the first price
+             * it would trade at */
+            if ((o->side == SIDE_BUY ? affordable(e, o, w.first, o->quote_quantity)
+                                     : sellable(e, o, w.first, o->quote_quantity)) == 0) {
                 order_release(e, o);
                 return CG_EAMOUNT;
             }
             o->remaining = INT64_MAX / 4 - (INT64_MAX / 4) % m->lot_size;
-            need = o->quote_quantity;
+            if (o->side == SIDE_BUY) {
+                need = o->quote_quantity;
+            } else {
+                /* the exact base it will sell: the walk stops where match() will */
+                w = (struct walk){e, o, 0, 0, false, 0, true, 0};
+                book_walk(e->books[o->market], SIDE_BUY, walk_visit, &w);
+                need = w.qty;
+                if (need == 0) {
+                    order_release(e, o);
+                    return CG_EAMOUNT;
+                }
+            }
         } else {
             w = walk_book(e, o);
             if (w.qty == 0) {

@@ -17,7 +17,13 @@
  *   trader never pays above the stated rate, and keeps holds sufficient across partial fills;
  * - reserve (hold) of an open order: sell = remaining base; limit buy = notional(price,
  *   remaining) + floor(that x max(maker, taker) ppm / 10^6); market buy = exact cost found by
- *   walking the book before matching; market buy by quote = the quote budget.
+ *   walking the book before matching; market buy by quote = the quote budget; market sell by
+ *   quote = the exact base found by walking the bids before matching (see below).
+ * - market orders by quote amount (Binance's quoteOrderQty): a buy spends at most the budget,
+ *   fees included; a sell sells whole lots while the gross proceeds (notional before the fee,
+ *   which comes out of them as for any sell) stay within the target, and ends at the first
+ *   resting order where not one more lot fits. Either is refused (CG_EAMOUNT) if not one lot
+ *   fits at the first price it would trade at; its quantity becomes what it filled.
  * - market protection: a market order never trades beyond ref x (1 +/- market_protection),
  *   ref = the last trade price (Coinage fills and the replay's real trades), else the mid, else
  *   the best opposite price; what would need more is not filled (refused if nothing fills).
@@ -91,8 +97,8 @@ struct cmd {
             uint8_t post_only;
             uint8_t stp; /* enum stp_mode */
             int64_t price;
-            int64_t quantity;       /* base; 0 for market buys by quote */
-            int64_t quote_quantity; /* market buys by quote: budget incl. fees */
+            int64_t quantity;       /* base; 0 for market orders by quote */
+            int64_t quote_quantity; /* market by quote: buy budget incl. fees / sell target */
             int64_t stop_price;     /* stop and take-profit types */
             char client_order_id[40];
         } place;

@@ -200,6 +200,14 @@ test('market orders by quantity and by quoteOrderQty fill at the real book; FULL
   assert.ok(Number(byCost.body.cummulativeQuoteQty) <= 100 && Number(byCost.body.cummulativeQuoteQty) > 99);
   const ack = await signed(srv, key, 'POST', '/api/v3/order', { symbol: 'BTCUSDT', side: 'SELL', type: 'MARKET', quantity: '0.001', newOrderRespType: 'ACK' });
   assert.deepEqual(Object.keys(ack.body).sort(), ['clientOrderId', 'orderId', 'orderListId', 'symbol', 'transactTime']);
+  // quoteOrderQty on a SELL: receive at most 50 USDT (before the fee), in whole lots
+  const sellCost = await signed(srv, key, 'POST', '/api/v3/order', { symbol: 'BTCUSDT', side: 'SELL', type: 'MARKET', quoteOrderQty: '50' });
+  assert.equal(sellCost.status, 200, JSON.stringify(sellCost.body));
+  assert.equal(sellCost.body.status, 'FILLED');
+  assert.equal(sellCost.body.origQuoteOrderQty, '50.00000000');
+  assert.equal(sellCost.body.origQty, sellCost.body.executedQty);
+  assert.ok(Number(sellCost.body.cummulativeQuoteQty) <= 50 && Number(sellCost.body.cummulativeQuoteQty) > 49, JSON.stringify(sellCost.body));
+  assert.ok(sellCost.body.fills.every((f) => f.commissionAsset === 'USDT'));
   const trades = await signed(srv, key, 'GET', '/api/v3/myTrades', { symbol: 'BTCUSDT' });
   assert.equal(trades.status, 200);
   const mine = trades.body.filter((t) => t.orderId === m.body.orderId);

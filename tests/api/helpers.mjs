@@ -167,7 +167,9 @@ export async function startServer(opts = {}) {
       return exited;
     },
   };
-  const deadline = Date.now() + 60000;
+  // The replay's L2 capture takes ~2 s to parse in the sanitizer build on a quiet machine, but
+  // 30-50 s were seen on a 2-core box under a load average of 15: wait generously.
+  const deadline = Date.now() + 240000;
   for (;;) {
     if (proc.exitCode !== null) throw new Error(`coinage exited early:\n${log}`);
     try {

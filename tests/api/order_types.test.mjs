@@ -336,6 +336,39 @@ describe('order types (frozen replay)', () => {
       await assertInvariants(srv, [U]);
     });
 
+    it('market sell by quote_quantity: sells whole lots while the proceeds stay within the target, fee out of them', async () => {
+      const U = await user('mktqs', { SOL: '10' });
+      const b = await book('SOL-USDT');
+      const bid = b.bids[0][0];
+      // the largest lot multiple whose notional at the best bid is within 50 USDT
+      const lot = minor('0.001');
+      let q = (minor('50') * 10n ** 8n) / minor(bid);
+      q -= q % lot;
+      while ((minor(bid) * q) / 10n ** 8n > minor('50')) q -= lot;
+      assert.ok(minor(b.bids[0][1]) > q);
+      const o = await place(U, { market: 'SOL-USDT', side: 'sell', type: 'market', quote_quantity: '50' }, 'filled');
+      assert.equal(o.quote_quantity, '50.00000000');
+      assert.equal(o.quantity, fmt(q));
+      assert.equal(o.filled_quantity, fmt(q));
+      assert.equal(o.held, '0.00000000');
+      assert.deepEqual(o.fills.map((f) => [f.price, f.quantity]), [[bid, fmt(q)]]);
+      const gross = (minor(bid) * q) / 10n ** 8n;
+      assert.equal(minor(o.quote_filled), gross);
+      assert.ok(gross <= minor('50') && gross + minor(bid) * lot / 10n ** 8n > minor('50'), 'one more lot would pass the target');
+      assert.equal(minor(o.fee), fee(gross));
+      const u1 = await bal(U);
+      assert.equal(u1.SOL.total, minor('10') - q);
+      assert.equal(u1.SOL.held, 0n);
+      assert.equal(u1.USDT.total, gross - fee(gross));
+      // without the base it would sell, nothing happens
+      const P = await user('mktqs-poor', { SOL: '0.01' });
+      await expectError(P, { market: 'SOL-USDT', side: 'sell', type: 'market', quote_quantity: '50' }, 400, 'insufficient_funds');
+      const p1 = await bal(P);
+      assert.equal(p1.SOL.total, minor('0.01'));
+      assert.equal(p1.SOL.held, 0n);
+      await assertInvariants(srv, [U, P]);
+    });
+
     it('a market order that could only trade beyond 5% of the last price is refused (market_protection) and changes nothing', async () => {
       const MK = 'XRP-USDT';
       // a whale takes every house ask; the last price is then the top ask level

@@ -121,6 +121,9 @@ test('orders: limit, market by amount and by cost, stop-loss-limit, open/fetch/c
   const byCost = await ex.createMarketBuyOrderWithCost('BTC/USDT', 50);
   assert.equal(byCost.status, 'closed');
   assert.ok(byCost.cost <= 50 && byCost.cost > 49);
+  const sellCost = await ex.createMarketSellOrderWithCost('BTC/USDT', 20);
+  assert.equal(sellCost.status, 'closed');
+  assert.ok(sellCost.cost <= 20 && sellCost.cost > 19, JSON.stringify(sellCost.info));
 
   const stopPx = Number(ex.priceToPrecision('BTC/USDT', t.bid * 0.9));
   const stopLimit = Number(ex.priceToPrecision('BTC/USDT', t.bid * 0.89));

@@ -237,7 +237,7 @@ struct r_order {
     uint64_t label; /* the command that placed it */
     uint32_t market;
     uint8_t side, type, tif, status, reason, post_only, stp, triggered;
-    bool budget; /* market buy by quote amount */
+    bool budget; /* market order by quote amount (buy budget or sell target) */
     int64_t price, stop_price, quote_quantity;
     int64_t limit; /* while executing: the worst price it may trade at */
     int64_t quantity, remaining, filled, quote_filled, fee_total, hold;
@@ -286,6 +286,7 @@ struct r_closed {
 struct stats {
     uint64_t cmds, batches, fills, trading_cmds, triggers, stp_cancels, stp_taker_ends;
     uint64_t post_only_rejects, fok_kills, protection_expiries, budget_orders, requeues;
+    uint64_t budget_sells_filled; /* market sells by quote that sold something */
     uint64_t full_checks, restarts, episodes;
     uint64_t by_type[16];
     uint64_t errs[CG_ERR_COUNT];
@@ -451,6 +452,27 @@ static int64_t r_affordable(const struct ref *r, uint32_t m, int64_t price, int6
     return q;
 }
 
+/* The most base (a multiple of the lot) whose notional at price is within target (a market sell
+ * by quote). Naive: from the notional alone, step down while above the target, up while the next
+ * lot still fits. */
+static int64_t r_sellable(const struct ref *r, uint32_t m, int64_t price, int64_t target)
+{
+    const struct market_cfg *mc = r_mkt(r, m);
+    int64_t s = pow10_i(r->cfg->assets[mc->base].scale);
+    __int128 upper;
+    int64_t q;
+    if (target <= 0)
+        return 0;
+    upper = (__int128)target * s / price;
+    q = upper > INT64_MAX / 4 ? INT64_MAX / 4 : (int64_t)upper;
+    q -= q % mc->lot_size;
+    while (q > 0 && r_notional(r, m, price, q) > target)
+        q -= mc->lot_size;
+    while (q < INT64_MAX / 4 && r_notional(r, m, price, q + mc->lot_size) <= target)
+        q += mc->lot_size;
+    return q;
+}
+
 /* ---- accounts ---- */
 
 static struct r_acct *r_acct(struct ref *r, uint64_t user, uint32_t asset)
@@ -499,10 +521,12 @@ static bool r_is_open(const struct r_order *o)
 /* What an open order must hold (engine.h: "reserve (hold) of an open order"). */
 static int64_t r_reserve(const struct ref *r, const struct r_order *o)
 {
+    if (o->budget)
+        return o->hold; /* buy: what is left of the budget; sell: of the base walked for it */
     if (o->side == SIDE_SELL)
         return o->remaining;
-    if (o->budget || o->type == ORDER_MARKET)
-        return o->hold; /* the exact cost walked before matching, or the budget: what is left */
+    if (o->type == ORDER_MARKET)
+        return o->hold; /* the exact cost walked before matching: what is left */
     if (is_market_type(o->type)) {
         if (o->triggered)
             return o->hold;
@@ -766,7 +790,9 @@ static bool r_match(struct ref *r, struct r_order *t)
         }
         qty = t->budget ? mk->remaining : min64(t->remaining, mk->remaining);
         if (t->budget) {
-            qty = min64(qty, r_affordable(r, t->market, mk->price, t->hold));
+            qty = min64(qty, t->side == SIDE_BUY ? r_affordable(r, t->market, mk->price, t->hold)
+                                                 : r_sellable(r, t->market, mk->price,
+                                                              t->quote_quantity - t->quote_filled));
             if (qty <= 0)
                 break;
         } else if (t->type == ORDER_MARKET && t->side == SIDE_BUY) {
@@ -814,7 +840,9 @@ static void r_execute(struct ref *r, struct r_order *o, struct r_result *res, si
         return;
     }
     if (o->budget)
-        o->quantity = o->filled; /* a budget order's size is what it bought */
+        o->quantity = o->filled; /* a budget order's size is what it bought (or sold) */
+    if (o->budget && o->side == SIDE_SELL && o->filled > 0)
+        r->st.budget_sells_filled++;
     if (o->budget ? o->filled > 0 && !stp_end : o->remaining == 0) {
         o->status = ORDER_FILLED;
         o->remaining = 0;
@@ -940,7 +968,7 @@ static enum cg_err r_validate(const struct ref *r, const struct cmd *c)
         c->u.place.stp > STP_EXPIRE_BOTH)
         return CG_EINVAL;
     if (c->u.place.quote_quantity > 0) {
-        if (type != ORDER_MARKET || c->u.place.side != SIDE_BUY || c->u.place.quantity != 0)
+        if (type != ORDER_MARKET || c->u.place.quantity != 0)
             return CG_EINVAL;
     } else if (c->u.place.quantity <= 0 || c->u.place.quantity % mc->lot_size != 0) {
         return CG_ELOT;
@@ -971,6 +999,30 @@ static enum cg_err r_market_need(struct ref *r, struct r_order *o, int64_t *need
     if (o->budget) {
         if (r->accept & ACCEPT_BUDGET_AFFORD)
             first = r_next(r, o->market, o->side ^ 1, NULL)->price; /* as engine.c does */
+        if (o->side == SIDE_SELL) {
+            /* a target that cannot sell one lot at the first price it would trade at */
+            const struct r_order *mk = NULL;
+            int64_t gross = 0;
+            if (r_sellable(r, o->market, first, o->quote_quantity) == 0)
+                return CG_EAMOUNT;
+            /* the base it will sell: r_match's loop without trading (own orders as STP does) */
+            *need = 0;
+            while ((mk = r_next(r, o->market, SIDE_BUY, mk)) && r_within(o, mk->price)) {
+                int64_t take;
+                if (mk->user == o->user) {
+                    if (o->stp == STP_EXPIRE_MAKER)
+                        continue;
+                    break;
+                }
+                take = min64(mk->remaining,
+                             r_sellable(r, o->market, mk->price, o->quote_quantity - gross));
+                if (take <= 0)
+                    break;
+                *need += take;
+                gross += r_notional(r, o->market, mk->price, take);
+            }
+            return CG_OK;
+        }
         /* a budget that cannot buy one lot at the first price it would trade at */
         if (r_affordable(r, o->market, first, o->quote_quantity) == 0)
             return CG_EAMOUNT;
@@ -1351,7 +1403,7 @@ struct gcmd {
     uint32_t asset;    /* deposit/withdraw */
     int64_t price;     /* limit price or new price (amend); feed: last */
     int64_t qty;       /* quantity or new quantity (amend); feed: high */
-    int64_t quote;     /* market buy budget; feed: low; deposit/withdraw: amount */
+    int64_t quote;     /* market by quote: budget/target; feed: low; deposit/withdraw: amount */
     int64_t stop;      /* stop price */
     uint64_t order_id; /* cancel/amend: the order */
     uint64_t target;   /* cancel/amend: label + 1 of the command that placed it, 0 if none */
@@ -1487,6 +1539,22 @@ static void gen_budget(struct gen *g, const struct ref *r, struct gcmd *gc)
     int64_t price = ask ? ask->price : g->mid[m] * gen_tick(g, m);
     uint64_t k = rng_below(&g->rs, 100);
     int64_t n;
+    if (rng_permille(&g->rs, 350)) {
+        /* a market sell by quote: a target of some lots' notional at the best bid, exact (the
+         * lot boundary), a little off, or below one lot */
+        const struct r_order *bid = r_next(r, m, SIDE_BUY, NULL);
+        price = bid ? bid->price : g->mid[m] * gen_tick(g, m);
+        n = r_notional(r, m, price, mc->lot_size * gen_lots(g));
+        if (k < 25)
+            gc->quote = n;
+        else if (k < 33)
+            gc->quote = rng_range(&g->rs, 1, r_notional(r, m, price, mc->lot_size));
+        else
+            gc->quote = n + n * rng_range(&g->rs, -10, 10) / 100 + 1;
+        gc->qty = 0;
+        gc->side = SIDE_SELL;
+        return;
+    }
     if (k < 20) {
         /* exactly the cost of some lots at the best ask: the affordability boundary */
         n = r_notional(r, m, price, mc->lot_size * rng_range(&g->rs, 1, 12));
@@ -2812,12 +2880,14 @@ static void print_stats(const char *what, const struct stats *s, double secs)
             "%s: %" PRIu64 " commands (%.0f/s), %" PRIu64 " batches, %" PRIu64 " fills, %" PRIu64
             " trading commands (%.1f%%), %" PRIu64 " stops triggered, %" PRIu64
             " STP cancels, %" PRIu64 " STP taker ends, %" PRIu64 " post-only rejects, %" PRIu64
-            " FOK kills, %" PRIu64 " protection expiries, %" PRIu64 " budget orders, %" PRIu64
-            " re-queues, %" PRIu64 " full checks, %" PRIu64 " restarts\n",
+            " FOK kills, %" PRIu64 " protection expiries, %" PRIu64 " budget orders (%" PRIu64
+            " sells by quote that filled), %" PRIu64 " re-queues, %" PRIu64 " full checks, %" PRIu64
+            " restarts\n",
             what, s->cmds, secs > 0 ? (double)s->cmds / secs : 0.0, s->batches, s->fills,
             s->trading_cmds, s->cmds ? 100.0 * (double)s->trading_cmds / (double)s->cmds : 0.0,
             s->triggers, s->stp_cancels, s->stp_taker_ends, s->post_only_rejects, s->fok_kills,
-            s->protection_expiries, s->budget_orders, s->requeues, s->full_checks, s->restarts);
+            s->protection_expiries, s->budget_orders, s->budget_sells_filled, s->requeues,
+            s->full_checks, s->restarts);
     fprintf(stderr, "  errors:");
     for (int e = 0; e < CG_ERR_COUNT; e++)
         if (s->errs[e])
@@ -3016,7 +3086,7 @@ Test(reference, random_streams_match_the_reference)
         cr_assert(all.fills > total / 50 && all.triggers > total / 2000 &&
                       all.stp_cancels > total / 5000 && all.post_only_rejects > total / 5000 &&
                       all.fok_kills > total / 5000 && all.protection_expiries > total / 20000 &&
-                      all.budget_orders > total / 200,
+                      all.budget_orders > total / 200 && all.budget_sells_filled > total / 1000,
                   "the random stream did too little; tune the generator");
 }
 
