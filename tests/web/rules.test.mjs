@@ -91,7 +91,7 @@ test('order rules: tick, lot, min/max quantity, min notional, as the server chec
   assert.deepEqual(v.body, { market: 'BTC-USDT', side: 'sell', type: 'stop_loss_limit', quantity: '0.01', price: '49900', stop_price: '50000' });
 });
 
-test('order rules: a market buy by quote amount (quote_quantity)', () => {
+test('order rules: a market order by quote amount (quote_quantity)', () => {
   let v = validateOrder(BTC, { side: 'buy', type: 'market', amount_in: 'quote', quantity: '100' });
   assert.ok(v.ok, JSON.stringify(v.errors));
   assert.deepEqual(v.body, { market: 'BTC-USDT', side: 'buy', type: 'market', quote_quantity: '100' });
@@ -99,7 +99,12 @@ test('order rules: a market buy by quote amount (quote_quantity)', () => {
   assert.match(v.errors.notional, /below the minimum 5/);
   v = validateOrder(BTC, { side: 'buy', type: 'market', amount_in: 'quote', quantity: '10.123456789' });
   assert.match(v.errors.quantity, /more than 8 decimals/);
-  // a sell never spends quote: the quantity rules apply
-  v = validateOrder(BTC, { side: 'sell', type: 'market', amount_in: 'quote', quantity: '0.000015' });
+  // a sell by quote amount: what it receives before the fee, same rules
+  v = validateOrder(BTC, { side: 'sell', type: 'market', amount_in: 'quote', quantity: '100' });
+  assert.deepEqual(v.body, { market: 'BTC-USDT', side: 'sell', type: 'market', quote_quantity: '100' });
+  v = validateOrder(BTC, { side: 'sell', type: 'market', amount_in: 'quote', quantity: '4.99999999' });
+  assert.match(v.errors.notional, /below the minimum 5/);
+  // amount_in is for market orders only: a limit order keeps the quantity rules
+  v = validateOrder(BTC, { side: 'sell', type: 'limit', amount_in: 'quote', quantity: '0.000015', price: '60000' });
   assert.match(v.errors.quantity, /lot size/);
 });

@@ -45,27 +45,28 @@ function checkDecimal(field, raw, scale, label, errors) {
 }
 
 /**
- * A market buy that spends a quote amount (quote_quantity, fees included): the amount must fit the
- * quote asset's scale and reach the minimum notional.
+ * A market order by quote amount (quote_quantity): what a buy spends, fees included, or what a sell
+ * receives before its fee. The amount must fit the quote asset's scale and reach the minimum
+ * notional.
  */
-function validateQuoteBuy(market, o) {
+function validateByQuote(market, o) {
   const errors = {};
   const spend = checkDecimal('quantity', o.quantity, market.quote_scale, `Amount (${market.quote})`, errors);
   if (spend && cmp(spend, market.min_notional) < 0) {
     errors.notional = `Order value ${trim(spend, 2)} ${market.quote} is below the minimum ${trim(market.min_notional, 2)} ${market.quote}`;
   }
   const ok = Object.keys(errors).length === 0;
-  return { ok, errors, notional: spend, body: ok ? { market: market.name, side: 'buy', type: 'market', quote_quantity: spend } : null };
+  return { ok, errors, notional: spend, body: ok ? { market: market.name, side: o.side, type: 'market', quote_quantity: spend } : null };
 }
 
 /**
  * Validate an order form. market: the /markets entry; o: {side, type, quantity, price,
- * stop_price, amount_in ('base' or 'quote': a market buy may spend a quote amount)}; ref: {bid, ask} decimal strings of the book (for a market order's notional
+ * stop_price, amount_in ('base' or 'quote': a market order may give a quote amount to spend or receive)}; ref: {bid, ask} decimal strings of the book (for a market order's notional
  * estimate), may be empty. Returns {ok, errors:{field: text}, notional (decimal string or null),
  * body (the POST /orders body when ok)}.
  */
 export function validateOrder(market, o, ref = {}) {
-  if (o.type === 'market' && o.side === 'buy' && o.amount_in === 'quote') return validateQuoteBuy(market, o);
+  if (o.type === 'market' && o.amount_in === 'quote') return validateByQuote(market, o);
   const errors = {};
   const type = o.type;
   const qty = checkDecimal('quantity', o.quantity, market.base_scale, 'Quantity', errors);

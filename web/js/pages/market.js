@@ -265,7 +265,7 @@ export function marketPage(main, name) {
     const price = field(`Price (${m.quote})`, { id: 'order-price', inputmode: 'decimal', autocomplete: 'off' }, `Tick size ${trim(m.tick_size)}`);
     const stop = field(`Stop price (${m.quote})`, { id: 'order-stop', inputmode: 'decimal', autocomplete: 'off' }, 'Triggers on the last traded price');
     const qty = field(`Quantity (${m.base})`, { id: 'order-qty', inputmode: 'decimal', autocomplete: 'off' }, `Lot size ${trim(m.lot_size)}, min ${trim(m.min_quantity)}`);
-    const amountIn = select('Amount in', [['base', `${m.base} (quantity)`], ['quote', `${m.quote} (amount to spend)`]], { id: 'order-amount-in' });
+    const amountIn = select('Amount in', [['base', `${m.base} (quantity)`], ['quote', `${m.quote} (amount)`]], { id: 'order-amount-in' });
     const tif = select('Time in force', [['gtc', 'Good till canceled'], ['ioc', 'Immediate or cancel'], ['fok', 'Fill or kill']], { id: 'order-tif' });
     const postOnly = h('label', { class: 'check', for: 'order-post-only' }, h('input', { type: 'checkbox', id: 'order-post-only' }), 'Post only (maker)');
     const avail = h('p', { class: 'avail', id: 'order-available', 'aria-live': 'polite' });
@@ -298,9 +298,10 @@ export function marketPage(main, name) {
       price.wrap.hidden = !needsPrice(t);
       stop.wrap.hidden = !needsStop(t);
       tif.wrap.hidden = t !== 'limit';
-      amountIn.wrap.hidden = !(t === 'market' && side === 'buy');
+      amountIn.wrap.hidden = t !== 'market';
       const byQuote = !amountIn.wrap.hidden && amountIn.input.value === 'quote';
-      qty.wrap.querySelector('label').textContent = byQuote ? `Amount to spend (${m.quote}, fees included)` : `Quantity (${m.base})`;
+      const quoteLabel = side === 'buy' ? `Amount to spend (${m.quote}, fees included)` : `Amount to receive (${m.quote}, before the fee)`;
+      qty.wrap.querySelector('label').textContent = byQuote ? quoteLabel : `Quantity (${m.base})`;
       qty.wrap.querySelector('.hint').textContent = byQuote ? `Min ${trim(m.min_notional)} ${m.quote}` : `Lot size ${trim(m.lot_size)}, min ${trim(m.min_quantity)}`;
       postOnly.hidden = t !== 'limit';
       const asset = side === 'buy' ? m.quote : m.base;
