@@ -167,7 +167,10 @@ export async function startServer(opts = {}) {
       return exited;
     },
   };
-  const deadline = Date.now() + 60000;
+  // A sanitizer build on a busy 2-core CI machine takes from 5 s to over a minute to load the
+  // replay before it quotes a book (seen: 63 s for ETH-USDT alone at load average 15), so the
+  // deadline is generous; COINAGE_TEST_START_MS overrides it.
+  const deadline = Date.now() + Number(process.env.COINAGE_TEST_START_MS || 300000);
   for (;;) {
     if (proc.exitCode !== null) throw new Error(`coinage exited early:\n${log}`);
     try {
