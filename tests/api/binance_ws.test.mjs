@@ -357,6 +357,50 @@ describe('Binance-compatible WebSocket streams', () => {
     native.c.close();
   });
 
+  it('a diff-depth subscriber that leaves mid-window does not leak its window into the next subscriber\'s diffs', async () => {
+    // The server closes a depth window nobody reads; it once kept that window's levels, so the
+    // next subscriber's first diff carried quantities from before the gap under new U..u ids.
+    const native = await nativeBookHistory(srv, 'BTC-USDT');
+    for (let round = 0; round < 3; round++) {
+      // A: 1000 ms windows; leave half-way through one, after it gathered changes
+      const a = await bconnect(srv, '/ws/btcusdt@depth');
+      await a.next((m) => m.e === 'depthUpdate');
+      await sleep(500);
+      await new Promise((resolve) => { a.ws.on('close', resolve); a.close(); });
+      await sleep(1500); // the replay moves the book on meanwhile
+      // B: Binance's procedure on the REST snapshot; equal to the native book at every u
+      const b = await bconnect(srv, '/ws/btcusdt@depth');
+      await sleep(300);
+      const snap = (await api(srv, 'GET', '/api/v1/markets/BTC-USDT/book?depth=5000')).body;
+      const book = bookFrom(snap.bids, snap.asks);
+      let last = snap.seq;
+      let started = false;
+      let applied = 0;
+      let i = 0;
+      const t0 = Date.now();
+      while (applied < 3 && Date.now() - t0 < 30000) {
+        if (i >= b.msgs.length) { await sleep(20); continue; }
+        const d = b.msgs[i++];
+        if (d.u <= snap.seq) continue;
+        if (!started) {
+          assert.ok(d.U <= snap.seq + 1 && snap.seq + 1 <= d.u, `first event straddles lastUpdateId+1 (${d.U}..${d.u} vs ${snap.seq})`);
+          started = true;
+        } else {
+          assert.equal(d.U, last + 1, 'no gap');
+        }
+        applyLevels(book, 'bids', d.b);
+        applyLevels(book, 'asks', d.a);
+        last = d.u;
+        applied++;
+        const n = await waitSeq(native, d.u, `round ${round}`);
+        assert.equal(serial(book), n.full, `round ${round}: local book equals the native book at u=${d.u}`);
+      }
+      assert.ok(applied >= 3, `round ${round}: diffs applied: ${applied}`);
+      b.close();
+    }
+    native.c.close();
+  });
+
   it('SUBSCRIBE, UNSUBSCRIBE, LIST_SUBSCRIPTIONS, SET_PROPERTY, GET_PROPERTY and Binance error answers', async () => {
     const c = await bconnect(srv, '/ws/btcusdt@bookTicker');
     c.send({ method: 'LIST_SUBSCRIPTIONS', id: 1 });
