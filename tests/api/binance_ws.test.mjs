@@ -200,7 +200,11 @@ describe('Binance-compatible WebSocket streams', () => {
     const u = await newUser(srv, 'bwsk');
     users.push(u);
     await deposit(srv, u, 'USDT', '100000');
-    await sleep(300); // the first tick seeds each candle from the store
+    // the server's first 100 ms tick after the SUBSCRIBE seeds each candle from the store and pushes
+    // it (BTC-USDT traded in the test before); a fill before the seed would be counted in the seed's
+    // store read yet fall outside the seeded 1s candle, so wait for the seed, not a fixed 300 ms
+    // (a loaded machine runs that tick late)
+    await c.next((x) => x.e === 'kline' && x.k.i === '1s', 30000).catch(() => {});
     const order = await marketBuy(srv, u, 'BTC-USDT', '0.2');
     const lastId = order.fills[order.fills.length - 1].id;
     const ts = order.fills[0].ts;
