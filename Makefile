@@ -208,3 +208,25 @@ test-compat: $(OUT)/coinage
 bench-binance-ws: build/coinage
 	sh scripts/npm-deps.sh
 	COINAGE_BIN=$(CURDIR)/build/coinage node bench/binance_ws_fanout.mjs $(ARGS)
+
+# ---- flake hunting (not part of `make test`) ----
+# test-soak: every API, compat and browser test file run SOAK_ROUNDS times, one file at a time
+# (scripts/soak.sh keeps the output of each failing run under SOAK_DIR and prints a summary), then
+# the boundary-value sweep of every read route (tests/api/extreme_params.soak.mjs) that a
+# sanitizer build must survive. `make test-soak SOAK_ROUNDS=5 SOAK_FILES="ws.test.mjs"` narrows it.
+SOAK_ROUNDS ?= 3
+SOAK_DIR ?= /tmp/cg-soak
+SOAK_FILES ?= $(notdir $(wildcard tests/api/*.test.mjs))
+.PHONY: test-soak test-soak-run
+test-soak:
+	$(MAKE) MODE=debug test-soak-run
+
+test-soak-run: $(OUT)/coinage $(WEB_VENDOR)
+	sh scripts/npm-deps.sh tests/api
+	sh scripts/npm-deps.sh tests/compat
+	sh scripts/npm-deps.sh tests/web
+	@fail=0; export COINAGE_BIN=$(CURDIR)/$(OUT)/coinage; \
+	SOAK_DIR=$(SOAK_DIR)/api sh scripts/soak.sh $(SOAK_ROUNDS) tests/api $(SOAK_FILES) extreme_params.soak.mjs || fail=1; \
+	SOAK_DIR=$(SOAK_DIR)/compat sh scripts/soak.sh $(SOAK_ROUNDS) tests/compat $(notdir $(wildcard tests/compat/*.test.mjs)) || fail=1; \
+	SOAK_DIR=$(SOAK_DIR)/web sh scripts/soak.sh $(SOAK_ROUNDS) tests/web $(notdir $(wildcard tests/web/*.test.mjs)) || fail=1; \
+	exit $$fail

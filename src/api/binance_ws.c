@@ -370,11 +370,16 @@ static void recompute_interest(void)
                 want.kline[s->param][s->market] = true;
         }
     }
-    /* windows nobody reads are closed, so a later subscriber starts from a fresh window */
+    /* windows nobody reads are closed, so a later subscriber starts from a fresh window: its
+     * levels go too, or the next window would carry quantities from before the gap under new
+     * U..u ids (a diff that silently puts stale levels into a client's book) */
     for (uint32_t m = 0; g_app && m < g_app->cfg->n_markets; m++) {
-        for (int sp = 0; sp < 2; sp++)
-            if (!want.depth[sp][m])
+        for (int sp = 0; sp < 2; sp++) {
+            if (!want.depth[sp][m]) {
                 mk[m].win[sp].open = false;
+                mk[m].win[sp].n[0] = mk[m].win[sp].n[1] = 0;
+            }
+        }
         for (int iv = 0; iv < N_IV; iv++)
             if (!want.kline[iv][m])
                 mk[m].kl_active[iv] = false;

@@ -125,9 +125,22 @@ export function newDataDir() {
 }
 
 // Start a server. opts: { speed, dataDir, env }. Returns a handle with base URLs and stop/kill.
+// The port is found free and then released for the server to bind, so another process on a busy
+// machine (other test runs) can take it in between: the server then cannot listen, and we try
+// again on another port.
 export async function startServer(opts = {}) {
   const dataDir = opts.dataDir || newDataDir();
-  const port = await freePort();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startServerOn(await freePort(), { ...opts, dataDir });
+    } catch (e) {
+      if (!e.portTaken || attempt >= 5) throw e;
+    }
+  }
+}
+
+async function startServerOn(port, opts) {
+  const dataDir = opts.dataDir;
   const args = ['serve', '--port', String(port), '--data-dir', dataDir,
     '--replay-speed', String(opts.speed ?? 1), ...dbArgs(dataDir)];
   const proc = spawn(BIN, args, {
@@ -167,11 +180,16 @@ export async function startServer(opts = {}) {
       return exited;
     },
   };
-  // The replay's L2 capture takes ~2 s to parse in the sanitizer build on a quiet machine, but
-  // 30-50 s were seen on a 2-core box under a load average of 15: wait generously.
-  const deadline = Date.now() + 240000;
+  // A sanitizer build on a busy 2-core CI machine takes from 5 s to over a minute to load the
+  // replay before it quotes a book (seen: 63 s for ETH-USDT alone at load average 15), so the
+  // deadline is generous; COINAGE_TEST_START_MS overrides it.
+  const deadline = Date.now() + Number(process.env.COINAGE_TEST_START_MS || 300000);
   for (;;) {
-    if (proc.exitCode !== null) throw new Error(`coinage exited early:\n${log}`);
+    if (proc.exitCode !== null) {
+      const e = new Error(`coinage exited early:\n${log}`);
+      e.portTaken = /server: cannot listen on/.test(log);
+      throw e;
+    }
     try {
       const r = await fetch(`${srv.base}/health`);
       if (r.status === 200) {

@@ -131,6 +131,27 @@ describe('ccxt.pro binance against coinage', () => {
 
   it('watchOrderBook stays equal to the native book at every update id for 60 s', async () => {
     const native = await nativeBooks(srv, 'BTC-USDT');
+    // what ccxt did, for the failure message: snapshots taken, diffs seen and applied
+    const trace = [];
+    const origSnap = ex.fetchRestOrderBookSafe.bind(ex);
+    ex.fetchRestOrderBookSafe = async (...a) => {
+      trace.push(`rest snapshot requested at native seq ${native.seq}`);
+      const ob = await origSnap(...a);
+      trace.push(`rest snapshot lastUpdateId ${ob.nonce} (native seq now ${native.seq})`);
+      return ob;
+    };
+    const origHandle = ex.handleOrderBook.bind(ex);
+    ex.handleOrderBook = (client, message) => {
+      trace.push(`diff U=${message.U} u=${message.u} b=${message.b.length} a=${message.a.length}`);
+      return origHandle(client, message);
+    };
+    const origApply = ex.handleOrderBookMessage.bind(ex);
+    ex.handleOrderBookMessage = (client, message, ob) => {
+      trace.push(`  applied U=${message.U} u=${message.u} on nonce ${ob.nonce}`);
+      return origApply(client, message, ob);
+    };
+    const origSubs = ex.handleOrderBookSubscription.bind(ex);
+    ex.handleOrderBookSubscription = (...a) => { trace.push('subscription acknowledged'); return origSubs(...a); };
     const t0 = Date.now();
     let updates = 0;
     let lastNonce = 0;
@@ -148,8 +169,9 @@ describe('ccxt.pro binance against coinage', () => {
         await sleep(10);
       }
       const n = native.hist.get(ob.nonce);
-      assert.deepEqual(bids, n.bids, `bids at ${ob.nonce}`);
-      assert.deepEqual(asks, n.asks, `asks at ${ob.nonce}`);
+      const why = () => `\nccxt trace (last 40):\n${trace.slice(-40).join('\n')}`;
+      assert.deepEqual(bids, n.bids, `bids at ${ob.nonce}${why()}`);
+      assert.deepEqual(asks, n.asks, `asks at ${ob.nonce}${why()}`);
       updates++;
       // keep the book moving with our own trades too
       if (Date.now() - t0 > (trades + 1) * 15000) {

@@ -375,7 +375,7 @@ test('flow: sign up -> deposit -> limit order -> open orders -> cancel -> market
   assert.match(await page.locator(`#open-orders tr[data-order="${stopId}"]`).textContent(), /stop loss/);
   await page.click('#side-buy');
   // the fills moved the live candle over the WebSocket
-  await page.waitForFunction(() => (window.__coinage.liveCandles || 0) > 0, null, { timeout: 10000 });
+  await page.waitForFunction(() => (window.__coinage.liveCandles || 0) > 0, null, { timeout: 30000 });
   // tabs work with the arrow keys
   await page.focus('#tab-open');
   await page.keyboard.press('ArrowRight');
