@@ -106,6 +106,9 @@ struct req {
  * sent; may replace *body (free the old one). arg is the handler's own value. */
 typedef void (*resp_finish_fn)(struct app *app, int *status, char **body, uint64_t arg);
 
+/* The same with two values (e.g. an order id and the caller's user id). */
+typedef void (*resp_finish2_fn)(struct app *app, int *status, char **body, uint64_t a, uint64_t b);
+
 struct resp {
     int status;
     char *body;    /* malloc'ed */
@@ -114,6 +117,10 @@ struct resp {
     /* Binance-compatible answers (binance.c) */
     resp_finish_fn finish; /* applied to the completion of a pending request */
     uint64_t finish_arg;
+    /* native handlers' own rewrite of a pending answer, run before `finish` (api_orders.c:
+     * a cancel's "not open" answer is checked against the store after the commit) */
+    resp_finish2_fn finish2;
+    uint64_t finish2_a, finish2_b;
     int mbx_weight;                    /* > 0: send X-MBX-USED-WEIGHT(-1M) with this value */
     int mbx_orders_10s, mbx_orders_1d; /* > 0: X-MBX-ORDER-COUNT-10S / -1D */
     int retry_after;                   /* > 0: send Retry-After (seconds) */

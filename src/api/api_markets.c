@@ -3,7 +3,26 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/mdcache.h"
 #include "core/clock.h"
+
+/* A 200 answer from a cached body (copied). */
+static void resp_cached(struct resp *out, const char *body, size_t len)
+{
+    out->status = 200;
+    out->body = malloc(len + 1);
+    if (!out->body)
+        abort();
+    memcpy(out->body, body, len + 1);
+}
+
+/* Render doc (stolen) to a 200 answer and remember it under k. */
+static void resp_json_cached(struct resp *out, const struct mdcache_key *k, json_t *doc)
+{
+    resp_json(out, 200, doc);
+    if (out->status == 200 && out->body)
+        mdcache_put(k, out->body, strlen(out->body));
+}
 
 static int market_param(struct req *r, struct resp *out)
 {
@@ -31,11 +50,29 @@ void h_market(struct req *r, struct resp *out)
 void h_ticker(struct req *r, struct resp *out)
 {
     struct md_ticker t;
+    struct mdcache_key k = {.kind = MDC_TICKER};
+    uint64_t trade_version;
+    const char *hit;
+    size_t len;
+    int64_t now = clock_now_ms();
     int m = market_param(r, out);
     if (m < 0)
         return;
-    mdata_ticker(r->app->md, (uint32_t)m, clock_now_ms(), &t);
-    resp_json(out, 200, render_ticker(r->app, (uint32_t)m, &t));
+    /* the 24h window moves with the clock in whole minutes (mdata_ticker): an answer is valid
+     * within (k x 1 min, (k + 1) x 1 min) while the read model is unchanged */
+    k.market = (uint32_t)m;
+    k.bucket = now / 60000;
+    mdata_versions(r->app->md, k.market, &k.version, &trade_version);
+    hit = now % 60000 ? mdcache_get(&k, &len) : NULL;
+    if (hit) {
+        resp_cached(out, hit, len);
+        return;
+    }
+    mdata_ticker(r->app->md, (uint32_t)m, now, &t);
+    if (now % 60000)
+        resp_json_cached(out, &k, render_ticker(r->app, (uint32_t)m, &t));
+    else
+        resp_json(out, 200, render_ticker(r->app, (uint32_t)m, &t));
 }
 
 json_t *render_book_snapshot(struct app *app, uint32_t m, size_t depth)
@@ -78,6 +115,42 @@ void h_tickers(struct req *r, struct resp *out)
     resp_json(out, 200, json_pack("{s:o}", "data", arr));
 }
 
+/* The book answer: cached without its trailing "ts" (the time of the answer), which is
+ * appended to every answer, hit or miss. */
+static void book_answer(struct req *r, struct resp *out, uint32_t m, size_t depth)
+{
+    struct mdcache_key k = {.kind = MDC_BOOK, .market = m, .a = (int64_t)depth};
+    uint64_t trade_version;
+    const char *hit;
+    size_t len;
+    char *fresh = NULL;
+    char ts[32];
+    int tn;
+    mdata_versions(r->app->md, m, &k.version, &trade_version);
+    hit = mdcache_get(&k, &len);
+    if (!hit) {
+        json_t *j = render_book_snapshot(r->app, m, depth);
+        json_object_del(j, "ts");
+        fresh = json_dumps(j, JSON_COMPACT);
+        json_decref(j);
+        if (!fresh) {
+            resp_error(out, CG_ENOMEM, NULL);
+            return;
+        }
+        len = strlen(fresh) - 1; /* without the closing brace */
+        mdcache_put(&k, fresh, len);
+        hit = fresh;
+    }
+    tn = snprintf(ts, sizeof(ts), ",\"ts\":%lld}", (long long)clock_now_ms());
+    out->status = 200;
+    out->body = malloc(len + (size_t)tn + 1);
+    if (!out->body)
+        abort();
+    memcpy(out->body, hit, len);
+    memcpy(out->body + len, ts, (size_t)tn + 1);
+    free(fresh);
+}
+
 void h_book(struct req *r, struct resp *out)
 {
     const char *d = req_query(r, "depth");
@@ -93,7 +166,7 @@ void h_book(struct req *r, struct resp *out)
             return;
         }
     }
-    resp_json(out, 200, render_book_snapshot(r->app, (uint32_t)m, (size_t)depth));
+    book_answer(r, out, (uint32_t)m, (size_t)depth);
 }
 
 void h_trades(struct req *r, struct resp *out)
@@ -140,7 +213,9 @@ void h_candles(struct req *r, struct resp *out)
     bool has_start;
     bool has_end;
     struct db_stmt *st;
+    struct mdcache_key k = {0};
     json_t *arr;
+    json_t *doc;
 
     if (m < 0)
         return;
@@ -158,6 +233,23 @@ void h_candles(struct req *r, struct resp *out)
     if (has_start && start > end) {
         resp_error(out, CG_EINVAL, "start must not be after end");
         return;
+    }
+    /* the latest bars (no start/end) change only when the market trades: cached by the
+     * market's trade counter, read before the store is */
+    if (!has_start && !has_end) {
+        const char *hit;
+        size_t len;
+        uint64_t version;
+        k.kind = MDC_CANDLES;
+        k.market = (uint32_t)m;
+        k.a = interval;
+        k.b = limit;
+        mdata_versions(r->app->md, k.market, &version, &k.version);
+        hit = mdcache_get(&k, &len);
+        if (hit) {
+            resp_cached(out, hit, len);
+            return;
+        }
     }
     st = db_prepare(r->app->rdb, has_start ? sql_range : sql_latest);
     if (!st) {
@@ -187,7 +279,10 @@ void h_candles(struct req *r, struct resp *out)
             json_array_insert_new(arr, 0, j);
     }
     db_reset(st);
-    resp_json(out, 200,
-              json_pack("{s:s,s:s,s:o}", "market", cfg->markets[m].name, "interval",
-                        md_interval_name[interval], "data", arr));
+    doc = json_pack("{s:s,s:s,s:o}", "market", cfg->markets[m].name, "interval",
+                    md_interval_name[interval], "data", arr);
+    if (k.kind)
+        resp_json_cached(out, &k, doc);
+    else
+        resp_json(out, 200, doc);
 }

@@ -390,14 +390,53 @@ void h_order_get(struct req *r, struct resp *out)
     resp_json(out, 200, j);
 }
 
+/*
+ * The committed answer of a cancel (network thread, after the store committed its batch).
+ * The engine checked ownership and status from memory: another user's open order came back as
+ * CG_ENOTFOUND, and an id that is not open anywhere as CG_ENOTOPEN, which covers the caller's
+ * filled or canceled orders but also other users' closed orders and ids that never existed.
+ * Only that (rare) case reads the store, by id AND the caller's user id, so that another
+ * user's order, open or not, is answered exactly like a missing one: 404 "no such order".
+ * The read sees the order's row: its batch was committed before (or with) the cancel's.
+ */
+static void cancel_finish(struct app *app, int *status, char **body, uint64_t order_id,
+                          uint64_t user_id)
+{
+    static const char *sql = "SELECT status FROM orders WHERE id = ? AND user_id = ?";
+    struct db_stmt *st;
+    bool own = false;
+    if (*status == cg_err_http_status(CG_ENOTOPEN) && *body &&
+        strstr(*body, cg_err_code(CG_ENOTOPEN))) {
+        st = db_prepare(app->rdb, sql);
+        if (!st) {
+            free(*body);
+            *body = json_error_body(CG_ESTORE, NULL);
+            *status = cg_err_http_status(CG_ESTORE);
+            return;
+        }
+        db_bind_int64(st, 1, (int64_t)order_id);
+        db_bind_int64(st, 2, (int64_t)user_id);
+        own = db_step(st) == DB_ROW;
+        db_reset(st);
+        if (own)
+            return; /* the caller's own order, no longer open: 400 order_not_open */
+    } else if (*status != cg_err_http_status(CG_ENOTFOUND)) {
+        return;
+    }
+    free(*body);
+    *body = json_error_body(CG_ENOTFOUND, "no such order");
+    *status = cg_err_http_status(CG_ENOTFOUND);
+}
+
+/* DELETE /api/v1/orders/{id}: no store read on the way in (see cancel_finish). */
 void h_order_cancel(struct req *r, struct resp *out)
 {
-    struct order o;
+    uint64_t id;
     struct cmd *c;
-    if (!req_auth(r, out, ROLE_TRADER) || !load_own_order(r, out, &o))
+    if (!req_auth(r, out, ROLE_TRADER))
         return;
-    if (o.status != ORDER_NEW && o.status != ORDER_PARTIALLY_FILLED) {
-        resp_error(out, CG_ENOTOPEN, NULL);
+    if (!parse_id(r->param, &id)) {
+        resp_error(out, CG_ENOTFOUND, "no such order");
         return;
     }
     c = calloc(1, sizeof(*c));
@@ -405,9 +444,14 @@ void h_order_cancel(struct req *r, struct resp *out)
         abort();
     c->type = CMD_CANCEL;
     c->user_id = r->claims.user_id;
-    c->u.cancel.market = o.market;
-    c->u.cancel.order_id = o.id;
+    c->u.cancel.market = ENGINE_ALL_MARKETS;
+    c->u.cancel.order_id = id;
     api_submit(r, out, c);
+    if (out->pending) {
+        out->finish2 = cancel_finish;
+        out->finish2_a = id;
+        out->finish2_b = r->claims.user_id;
+    }
 }
 
 void h_order_amend(struct req *r, struct resp *out)

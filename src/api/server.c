@@ -36,6 +36,8 @@ struct pss {
     size_t out_len;
     resp_finish_fn finish; /* Binance-compatible rewrite of a pending answer */
     uint64_t finish_arg;
+    resp_finish2_fn finish2; /* native rewrite of a pending answer, before finish */
+    uint64_t finish2_a, finish2_b;
     int mbx_weight;
     int mbx_orders_10s, mbx_orders_1d;
     int retry_after;
@@ -121,6 +123,8 @@ static void http_reset(struct pss *p)
     p->status = 0;
     p->finish = NULL;
     p->finish_arg = 0;
+    p->finish2 = NULL;
+    p->finish2_a = p->finish2_b = 0;
     p->mbx_weight = p->retry_after = p->mbx_orders_10s = p->mbx_orders_1d = 0;
     p->ctype[0] = p->cache[0] = p->etag[0] = '\0';
 }
@@ -349,6 +353,9 @@ static void dispatch(struct app *app, struct pss *p)
     }
     p->finish = out.finish;
     p->finish_arg = out.finish_arg;
+    p->finish2 = out.finish2;
+    p->finish2_a = out.finish2_a;
+    p->finish2_b = out.finish2_b;
     p->mbx_weight = out.mbx_weight;
     p->mbx_orders_10s = out.mbx_orders_10s;
     p->mbx_orders_1d = out.mbx_orders_1d;
@@ -445,6 +452,8 @@ static void drain_completions(struct app *app)
         struct completion *next = c->next;
         struct pss *p = pending_take(c->req_id);
         api_idempotency_complete(app, c);
+        if (p && p->finish2)
+            p->finish2(app, &c->status, &c->body, p->finish2_a, p->finish2_b);
         if (p && p->finish)
             p->finish(app, &c->status, &c->body, p->finish_arg);
         if (p)

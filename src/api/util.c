@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/jwtcache.h"
 #include "core/clock.h"
 
 void resp_json(struct resp *r, int status, json_t *doc)
@@ -90,7 +91,7 @@ bool req_auth(struct req *r, struct resp *out, int min_role)
         resp_error(out, CG_EAUTH, "send Authorization: Bearer <access_token>");
         return false;
     }
-    e = auth_jwt_verify(r->app->jwt_key, r->authz + 7, clock_now_ms() / 1000, &r->claims);
+    e = jwtcache_verify(r->app->jwt_key, r->authz + 7, clock_now_ms() / 1000, &r->claims);
     if (e != CG_OK) {
         resp_error(out, e, NULL);
         return false;

@@ -1356,13 +1356,35 @@ static struct order *find_open(struct engine *e, uint32_t market, uint64_t id, b
     return o;
 }
 
+/* An open order by id in any market: every book's id index first, then the stop books. */
+static struct order *find_open_any(struct engine *e, uint64_t id, bool *is_stop)
+{
+    *is_stop = false;
+    for (uint32_t m = 0; m < e->cfg->n_markets; m++) {
+        struct order *o = book_find(e->books[m], id);
+        if (o)
+            return o;
+    }
+    for (uint32_t m = 0; m < e->cfg->n_markets; m++) {
+        struct order *o = stop_find(e, m, id, false);
+        if (o) {
+            *is_stop = true;
+            return o;
+        }
+    }
+    return NULL;
+}
+
 static enum cg_err do_cancel(struct engine *e, const struct cmd *c, struct cmd_result *r)
 {
     struct order *o;
     bool is_stop;
-    if (c->u.cancel.market >= e->cfg->n_markets)
+    if (c->u.cancel.market == ENGINE_ALL_MARKETS)
+        o = find_open_any(e, c->u.cancel.order_id, &is_stop);
+    else if (c->u.cancel.market >= e->cfg->n_markets)
         return CG_EMARKET;
-    o = find_open(e, c->u.cancel.market, c->u.cancel.order_id, &is_stop);
+    else
+        o = find_open(e, c->u.cancel.market, c->u.cancel.order_id, &is_stop);
     if (!o || o->user_id != c->user_id)
         return o ? CG_ENOTFOUND : CG_ENOTOPEN;
     result_order(e, r, o, e->cur->fills.n);

@@ -102,6 +102,10 @@ struct cmd {
             int64_t stop_price;     /* stop and take-profit types */
             char client_order_id[40];
         } place;
+        /* cancel: market may be ENGINE_ALL_MARKETS (the engine finds the open order by id in
+         * every market). Errors: CG_ENOTFOUND if the open order belongs to another user,
+         * CG_ENOTOPEN if no open order has this id (filled, canceled, or never existed: the
+         * caller tells these apart from the store, see api_orders.c). */
         struct {
             uint32_t market;
             uint64_t order_id;

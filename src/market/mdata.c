@@ -44,6 +44,8 @@ struct md_market {
     int64_t last;
     bool has_reference;
     int64_t reference_price, replay_time;
+    uint64_t version;       /* bumped on every change of this market's read model */
+    uint64_t trade_version; /* bumped when this market trades (its stored candles change) */
 };
 
 struct mdata {
@@ -232,16 +234,30 @@ void mdata_apply_batch_locked(struct mdata *md, const struct batch *b)
     for (size_t i = 0; i < b->l2.n; i++) {
         const struct l2_change *c = &b->l2.v[i];
         level_set(&md->m[c->market].sides[c->side], c->side, c->price, c->qty);
+        md->m[c->market].version++;
     }
     for (size_t i = 0; i < b->fills.n; i++) {
         const struct fill *f = &b->fills.v[i];
         struct md_trade t = {f->id, f->price, f->quantity, f->quote_quantity, f->ts, f->taker_side};
         add_trade(&md->m[f->market], &t);
+        md->m[f->market].version++;
+        md->m[f->market].trade_version++;
     }
     for (size_t m = 0; m < b->n_markets && m < md->cfg->n_markets; m++) {
+        if (memcmp(&md->m[m].top, &b->tops[m], sizeof(b->tops[m])) ||
+            md->m[m].seq != b->tops[m].book_seq)
+            md->m[m].version++;
         md->m[m].top = b->tops[m];
         md->m[m].seq = b->tops[m].book_seq;
     }
+}
+
+void mdata_versions(struct mdata *md, uint32_t market, uint64_t *version, uint64_t *trade_version)
+{
+    pthread_mutex_lock(&md->mu);
+    *version = md->m[market].version;
+    *trade_version = md->m[market].trade_version;
+    pthread_mutex_unlock(&md->mu);
 }
 
 bool mdata_candle_locked(struct mdata *md, uint32_t market, int interval, struct md_candle *out)
@@ -257,6 +273,8 @@ void mdata_seed_candle(struct mdata *md, uint32_t market, int interval, const st
     pthread_mutex_lock(&md->mu);
     md->m[market].candles[interval] = *c;
     md->m[market].has_candle[interval] = true;
+    md->m[market].version++;
+    md->m[market].trade_version++;
     pthread_mutex_unlock(&md->mu);
 }
 
@@ -273,6 +291,8 @@ void mdata_seed_trade(struct mdata *md, uint32_t market, const struct md_trade *
     add_trade(mm, t);
     memcpy(mm->candles, saved, sizeof(saved));
     memcpy(mm->has_candle, had, sizeof(had));
+    mm->version++;
+    mm->trade_version++;
     pthread_mutex_unlock(&md->mu);
 }
 
@@ -282,6 +302,7 @@ void mdata_set_reference(struct mdata *md, uint32_t market, int64_t price, int64
     md->m[market].has_reference = true;
     md->m[market].reference_price = price;
     md->m[market].replay_time = replay_time;
+    md->m[market].version++;
     pthread_mutex_unlock(&md->mu);
 }
 

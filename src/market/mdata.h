@@ -91,6 +91,14 @@ uint64_t mdata_book_locked(struct mdata *md, uint32_t market, size_t depth, int6
                            size_t *n_asks);
 /* 24h ticker at time now (ms). */
 void mdata_ticker(struct mdata *md, uint32_t market, int64_t now, struct md_ticker *out);
+/*
+ * Change counters of a market's read model, for caches of rendered answers (api/mdcache.h):
+ * *version changes with every change of anything the functions above return for this market
+ * (book, top, trades, 24h buckets, candles, reference); *trade_version with every fill of the
+ * market (after mdata_apply_batch_locked, so after the store committed the fills' candle rows).
+ * Any thread.
+ */
+void mdata_versions(struct mdata *md, uint32_t market, uint64_t *version, uint64_t *trade_version);
 /* Most recent trades, newest first; returns count (<= max). */
 size_t mdata_trades(struct mdata *md, uint32_t market, struct md_trade *out, size_t max);
 

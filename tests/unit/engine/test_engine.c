@@ -629,6 +629,35 @@ Test(engine, cancel_of_another_users_order_is_not_found)
     assert_bal(100, USD, 1000000, buy_reserve(M_BTC, P(100), 300));
 }
 
+/* The API's cancel names no market (ENGINE_ALL_MARKETS): the engine finds the order by id in
+ * every market, refuses another user's open order as CG_ENOTFOUND and an id that is not open
+ * anywhere as CG_ENOTOPEN (api_orders.c tells those apart from the store). */
+Test(engine, cancel_in_any_market_checks_the_owner)
+{
+    struct order btc;
+    struct order eth;
+    struct batch *b;
+    deposit(100, USD, 10000000);
+    btc = place(100, M_BTC, SIDE_BUY, P(100), 300);
+    eth = place(100, M_ETH, SIDE_BUY, 299990, 2000);
+    run_fails(cmd_cancel(101, ENGINE_ALL_MARKETS, btc.id), CG_ENOTFOUND);
+    run_fails(cmd_cancel(101, ENGINE_ALL_MARKETS, eth.id), CG_ENOTFOUND);
+    run_fails(cmd_cancel(100, ENGINE_ALL_MARKETS, 999999), CG_ENOTOPEN);
+    assert_bal(100, USD, 10000000,
+               buy_reserve(M_BTC, P(100), 300) + buy_reserve(M_ETH, 299990, 2000));
+    b = run1(cmd_cancel(100, ENGINE_ALL_MARKETS, eth.id));
+    cr_assert_eq(b->results.v[0].err, CG_OK);
+    cr_assert_eq(b->results.v[0].order.id, eth.id);
+    cr_assert_eq(b->results.v[0].order.market, M_ETH);
+    cr_assert_eq(b->results.v[0].order.status, ORDER_CANCELED);
+    assert_l2(b, M_ETH, SIDE_BUY, 299990, 0);
+    batch_free(b);
+    run_fails(cmd_cancel(100, ENGINE_ALL_MARKETS, eth.id), CG_ENOTOPEN);
+    (void)run_ok(cmd_cancel(100, ENGINE_ALL_MARKETS, btc.id));
+    assert_bal(100, USD, 10000000, 0);
+    assert_engine_ok();
+}
+
 Test(engine, cancel_after_partial_fill_releases_the_rest)
 {
     struct order buy;
