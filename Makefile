@@ -208,3 +208,9 @@ test-compat: $(OUT)/coinage
 bench-binance-ws: build/coinage
 	sh scripts/npm-deps.sh
 	COINAGE_BIN=$(CURDIR)/build/coinage node bench/binance_ws_fanout.mjs $(ARGS)
+
+# Ledger audit vs the network thread (bench/bench_invariants.sh): /health latency while
+# GET /api/v1/admin/invariants audits a store of 1M fills + 100k open orders on the admin worker.
+.PHONY: bench-invariants
+bench-invariants: $(OUT)/bench/bench_recovery $(OUT)/coinage
+	sh bench/bench_invariants.sh
