@@ -230,3 +230,9 @@ test-soak-run: $(OUT)/coinage $(WEB_VENDOR)
 	SOAK_DIR=$(SOAK_DIR)/compat sh scripts/soak.sh $(SOAK_ROUNDS) tests/compat $(notdir $(wildcard tests/compat/*.test.mjs)) || fail=1; \
 	SOAK_DIR=$(SOAK_DIR)/web sh scripts/soak.sh $(SOAK_ROUNDS) tests/web $(notdir $(wildcard tests/web/*.test.mjs)) || fail=1; \
 	exit $$fail
+
+# Ledger audit vs the network thread (bench/bench_invariants.sh): /health latency while
+# GET /api/v1/admin/invariants audits a store of 1M fills + 100k open orders on the admin worker.
+.PHONY: bench-invariants
+bench-invariants: $(OUT)/bench/bench_recovery $(OUT)/coinage
+	sh bench/bench_invariants.sh

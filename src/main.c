@@ -336,7 +336,7 @@ static int cmd_serve(const struct opts *o)
         log_error("%s", err);
         goto out;
     }
-    if (db_open(path, &app.rdb) != CG_OK || db_open(path, &app.wdb) != CG_OK)
+    if (db_open(path, &app.rdb) != CG_OK)
         goto out;
     if (getenv("COINAGE_TEST_STATE_HASH")) {
         /* crash harness: every batch commits the engine's hash, recovery compares */
@@ -356,7 +356,7 @@ static int cmd_serve(const struct opts *o)
     config_root(o->config, root, sizeof(root));
     if (api_analytics_start(&app, root) != CG_OK)
         goto out;
-    if (api_portfolio_start(&app) != CG_OK)
+    if (api_portfolio_start(&app) != CG_OK || api_admin_start(&app) != CG_OK)
         goto out;
     g_app = &app;
     signal(SIGINT, on_signal);
@@ -375,16 +375,15 @@ out:
         engine_stop(app.eng);
     if (app.store)
         store_stop(app.store);
-    if (app.wrunning)
-        api_worker_stop(&app);
+    api_worker_stop(&app);
     api_analytics_stop(&app);
     api_portfolio_stop(&app);
+    api_admin_stop(&app);
     feed_free(app.feed);
     store_free(app.store);
     engine_free(app.eng);
     mdata_free(app.md);
     db_close(app.rdb);
-    db_close(app.wdb);
     db_close(wdb);
     return rc;
 }

@@ -4,8 +4,9 @@
  *
  * Threads: handlers run on the network (lws service) thread, the only thread that may touch
  * lws objects. Anything slow or writing goes elsewhere and comes back as a completion:
- * engine commands (answered after the store commits their batch) and auth work (the auth worker
- * thread). api_complete() is the one way back and may be called from any thread.
+ * engine commands (answered after the store commits their batch) and the worker threads of
+ * api/worker.h (auth, analytics, portfolio, admin). api_complete() is the one way back and may be
+ * called from any thread.
  */
 #ifndef CG_API_API_H
 #define CG_API_API_H
@@ -38,10 +39,11 @@ struct completion {
     struct completion *next;
 };
 
-struct auth_job;
 struct inflight;
-struct an_worker; /* analytics worker (api_analytics.c) */
-struct coins;     /* coin listings metadata (analytics/coins.h) */
+struct worker; /* a worker thread (api/worker.h) */
+struct coins;  /* coin listings metadata (analytics/coins.h) */
+
+#define API_MAX_WORKERS 8
 
 struct app {
     const struct config *cfg;
@@ -60,16 +62,15 @@ struct app {
     /* completions, any thread -> network thread */
     pthread_mutex_t cmu;
     struct completion *chead, *ctail;
-    /* auth worker */
-    pthread_t worker;
-    pthread_mutex_t wmu;
-    pthread_cond_t wcv;
-    struct auth_job *jhead, *jtail;
-    bool wrunning;
-    struct db *wdb;
-    char web_dir[1024]; /* web dashboard root (static files); "" = not served */
+    /* worker threads (api/worker.h); worker_new registers each in workers[], whose finished jobs
+     * the network thread answers (worker_drain) */
+    struct worker *workers[API_MAX_WORKERS];
+    size_t n_workers;
+    struct worker *auth_worker;  /* api_auth.c */
+    struct worker *admin_worker; /* api_admin.c */
+    char web_dir[1024];          /* web dashboard root (static files); "" = not served */
     /* analytics (api_analytics.c, api_coins.c) */
-    struct an_worker *analytics;
+    struct worker *analytics;
     struct coins *coins;
     uint8_t apikey_key[32]; /* seals API-key secrets at rest (apikeys.key in the data dir) */
 };
@@ -180,6 +181,14 @@ void api_idempotency_complete(struct app *app, const struct completion *c);
 bool order_from_row(const struct config *cfg, struct db_stmt *st, struct order *o);
 bool fill_from_row(const struct config *cfg, struct db_stmt *st, struct fill *f);
 
+/* ---- api_funds.c ---- */
+/* Read user_id's balances (minor units, by asset index) from the store connection db: assets
+ * with no row, or no longer configured, are 0. false if the query could not be prepared
+ * (CG_ESTORE). Any thread, on a connection it owns. */
+bool balances_load(struct db *db, const struct config *cfg, uint64_t user_id,
+                   int64_t total[CFG_MAX_ASSETS], int64_t held[CFG_MAX_ASSETS])
+    __attribute__((warn_unused_result));
+
 /* ---- render.c ---- */
 json_t *render_order(const struct config *cfg, const struct order *o);
 json_t *render_fill_for(const struct config *cfg, const struct fill *f, uint64_t user_id);
@@ -239,7 +248,8 @@ void h_coin_candles(struct req *r, struct resp *out);
  * CG_ENOMEM, CG_EINTERNAL (thread). */
 enum cg_err api_analytics_start(struct app *app, const char *root)
     __attribute__((warn_unused_result));
-/* Stop and join the worker (queued jobs are dropped), free the metadata. Safe if not started. */
+/* Stop and join the worker (queued jobs are answered 503), free the metadata. Safe if not started.
+ */
 void api_analytics_stop(struct app *app);
 
 /* ---- portfolio, risk and watchlists (api_portfolio.c, api_watchlists.c; issue 6) ----
@@ -291,9 +301,14 @@ void h_bn_my_trades(struct req *r, struct resp *out);
 void h_bn_empty_list(struct req *r, struct resp *out);
 void h_bn_empty_exchange_info(struct req *r, struct resp *out);
 
-/* ---- auth worker (api_auth.c) ---- */
+/* ---- auth worker (api_auth.c) and admin worker (api_admin.c) ----
+ * Caller's thread, before serving: start the worker (api/worker.h) that runs password hashing and
+ * token writes, or the ledger audit of GET /api/v1/admin/invariants. CG_OK or worker_new's error.
+ * Stop (after serving): join the worker, answering what is queued with 503. Safe if not started. */
 enum cg_err api_worker_start(struct app *app) __attribute__((warn_unused_result));
 void api_worker_stop(struct app *app);
+enum cg_err api_admin_start(struct app *app) __attribute__((warn_unused_result));
+void api_admin_stop(struct app *app);
 
 /* ---- events.c: store hooks ---- */
 void api_render_batch(struct batch *b, void *ctx);

@@ -23,6 +23,7 @@
 #include "analytics/indicators.h"
 #include "analytics/stats.h"
 #include "api/api.h"
+#include "api/worker.h"
 #include "core/log.h"
 
 #define AN_QUEUE_MAX 256
@@ -32,8 +33,8 @@
 enum an_kind { AN_INDICATOR = 0, AN_VOLATILITY, AN_BETA, AN_DRAWDOWN, AN_CORRELATION };
 
 struct an_job {
-    uint64_t req_id;
-    int kind; /* enum an_kind */
+    struct worker_job wj; /* first: the worker hands back &wj */
+    int kind;             /* enum an_kind */
     int market;
     int interval;
     int limit;
@@ -44,17 +45,12 @@ struct an_job {
     int benchmark;
     int n_markets;
     int markets[AN_MAX_MARKETS];
-    struct an_job *next;
 };
 
+/* What a job runs with, on the analytics worker thread: the app (read-only config) and the
+ * worker's own connection. */
 struct an_worker {
     struct app *app;
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    struct an_job *head, *tail;
-    size_t queued;
-    bool running;
     struct db *db;
 };
 
@@ -441,8 +437,12 @@ static int run_drawdown(struct an_worker *w, const struct an_job *j, char **body
     return 200;
 }
 
-static void run_job(struct an_worker *w, struct an_job *j)
+/* Analytics worker thread (worker_run_fn); ctx is the app. */
+static void run_job(struct worker_job *wj, struct db *db, void *ctx)
 {
+    struct an_worker wk = {ctx, db};
+    struct an_worker *w = &wk;
+    const struct an_job *j = (const struct an_job *)wj;
     char *body = NULL;
     int status;
     switch (j->kind) {
@@ -462,40 +462,12 @@ static void run_job(struct an_worker *w, struct an_job *j)
         status = run_correlation(w, j, &body);
         break;
     }
-    if (!body) {
-        status = 500;
-        body = json_error_body(CG_ENOMEM, NULL);
-    }
-    api_complete(w->app, j->req_id, status, body, false);
-}
-
-static void *worker_main(void *arg)
-{
-    struct an_worker *w = arg;
-    pthread_mutex_lock(&w->mu);
-    for (;;) {
-        struct an_job *j;
-        while (!w->head && w->running)
-            pthread_cond_wait(&w->cv, &w->mu);
-        if (!w->head)
-            break;
-        j = w->head;
-        w->head = j->next;
-        if (!w->head)
-            w->tail = NULL;
-        w->queued--;
-        pthread_mutex_unlock(&w->mu);
-        run_job(w, j);
-        free(j);
-        pthread_mutex_lock(&w->mu);
-    }
-    pthread_mutex_unlock(&w->mu);
-    return NULL;
+    wj->status = status;
+    wj->body = body;
 }
 
 enum cg_err api_analytics_start(struct app *app, const char *root)
 {
-    struct an_worker *w;
     char path[1200];
     enum cg_err e;
     app->coins = calloc(1, sizeof(*app->coins));
@@ -505,84 +477,31 @@ enum cg_err api_analytics_start(struct app *app, const char *root)
     e = coins_load(path, app->coins);
     if (e != CG_OK)
         return e;
-    w = calloc(1, sizeof(*w));
-    if (!w)
-        return CG_ENOMEM;
-    w->app = app;
-    if (db_open(app->db_path, &w->db) != CG_OK) {
-        free(w);
-        return CG_ESTORE;
-    }
-    pthread_mutex_init(&w->mu, NULL);
-    pthread_cond_init(&w->cv, NULL);
-    w->running = true;
-    if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
-        db_close(w->db);
-        free(w);
-        return CG_EINTERNAL;
-    }
-    app->analytics = w;
-    return CG_OK;
+    return worker_new(app, "analytics", AN_QUEUE_MAX, app, &app->analytics);
 }
 
 void api_analytics_stop(struct app *app)
 {
-    struct an_worker *w = app->analytics;
+    worker_free(app->analytics);
+    app->analytics = NULL;
     free(app->coins);
     app->coins = NULL;
-    if (!w)
-        return;
-    pthread_mutex_lock(&w->mu);
-    w->running = false;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-    pthread_join(w->thread, NULL);
-    while (w->head) {
-        struct an_job *j = w->head;
-        w->head = j->next;
-        free(j);
-    }
-    db_close(w->db);
-    pthread_mutex_destroy(&w->mu);
-    pthread_cond_destroy(&w->cv);
-    free(w);
-    app->analytics = NULL;
 }
 
 /* ---- handlers (network thread) ---- */
 
-static void submit(struct req *r, struct resp *out, struct an_job *j)
+/* Queue a copy of *j (the handler's, on its stack) on the analytics worker. */
+static void submit(struct req *r, struct resp *out, const struct an_job *j)
 {
-    struct an_worker *w = r->app->analytics;
-    struct an_job *copy;
-    if (!w) {
-        resp_error(out, CG_EINTERNAL, "analytics worker not running");
-        return;
-    }
-    copy = malloc(sizeof(*copy));
+    struct an_job *copy = malloc(sizeof(*copy));
     if (!copy) {
         resp_error(out, CG_ENOMEM, NULL);
         return;
     }
     *copy = *j;
-    copy->req_id = r->req_id;
-    copy->next = NULL;
-    pthread_mutex_lock(&w->mu);
-    if (w->queued >= AN_QUEUE_MAX) {
-        pthread_mutex_unlock(&w->mu);
-        free(copy);
-        resp_error(out, CG_EBUSY, "too many analytics requests queued; retry later");
-        return;
-    }
-    if (w->tail)
-        w->tail->next = copy;
-    else
-        w->head = copy;
-    w->tail = copy;
-    w->queued++;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-    out->pending = true;
+    copy->wj.run = run_job;
+    copy->wj.release = NULL;
+    worker_submit(r->app->analytics, r, out, &copy->wj);
 }
 
 /* Integer query parameter in [lo, hi]; dflt when absent. false with *out set. */

@@ -8,19 +8,21 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/worker.h"
 #include "core/clock.h"
 #include "core/log.h"
 
 enum job_kind { JOB_REGISTER, JOB_LOGIN, JOB_REFRESH, JOB_LOGOUT };
 
+#define AUTH_QUEUE_MAX 1024
+
 struct auth_job {
+    struct worker_job wj; /* first: the worker hands back &wj */
     int kind;
-    uint64_t req_id;
     uint64_t user_id;
     char email[256];
     char password[160];
     char token[80];
-    struct auth_job *next;
 };
 
 /* ---- per-IP rate limit on the credential endpoints (network thread) ---- */
@@ -73,8 +75,11 @@ static char *token_pair(struct app *app, uint64_t user_id, int role, const char 
     return body;
 }
 
-static void run_job(struct app *app, struct auth_job *j)
+/* Worker thread (worker_run_fn); ctx is the app. */
+static void run_job(struct worker_job *wj, struct db *db, void *ctx)
 {
+    struct app *app = ctx;
+    struct auth_job *j = (struct auth_job *)wj;
     int64_t now = clock_now_ms();
     char refresh[AUTH_TOKEN_HEX];
     char *body = NULL;
@@ -85,7 +90,7 @@ static void run_job(struct app *app, struct auth_job *j)
 
     switch (j->kind) {
     case JOB_REGISTER:
-        e = auth_user_create(app->wdb, j->email, j->password, ROLE_TRADER, now, &uid);
+        e = auth_user_create(db, j->email, j->password, ROLE_TRADER, now, &uid);
         if (e == CG_OK) {
             json_t *doc = json_pack("{s:i,s:s,s:s,s:o}", "id", (json_int_t)uid, "email", j->email,
                                     "role", "trader", "created_at", json_time(now));
@@ -96,18 +101,18 @@ static void run_job(struct app *app, struct auth_job *j)
         }
         break;
     case JOB_LOGIN:
-        e = auth_user_login(app->wdb, j->email, j->password, &uid, &role);
+        e = auth_user_login(db, j->email, j->password, &uid, &role);
         if (e == CG_OK)
-            e = auth_refresh_issue(app->wdb, uid, now, refresh);
+            e = auth_refresh_issue(db, uid, now, refresh);
         if (e == CG_OK)
             body = token_pair(app, uid, role, refresh, &status);
         break;
     case JOB_REFRESH: {
         char email[256];
         int64_t created;
-        e = auth_refresh_rotate(app->wdb, j->token, now, &uid, refresh);
+        e = auth_refresh_rotate(db, j->token, now, &uid, refresh);
         if (e == CG_OK)
-            e = auth_user_get(app->wdb, uid, email, &role, &created);
+            e = auth_user_get(db, uid, email, &role, &created);
         if (e == CG_ENOTFOUND)
             e = CG_EAUTH;
         if (e == CG_OK)
@@ -115,7 +120,7 @@ static void run_job(struct app *app, struct auth_job *j)
         break;
     }
     case JOB_LOGOUT:
-        e = auth_refresh_revoke(app->wdb, j->token, j->user_id, now);
+        e = auth_refresh_revoke(db, j->token, j->user_id, now);
         if (e == CG_OK) {
             body = strdup("{\"revoked\":true}");
             status = 200;
@@ -128,63 +133,42 @@ static void run_job(struct app *app, struct auth_job *j)
         status = cg_err_http_status(e);
         body = json_error_body(e, NULL);
     }
-    api_complete(app, j->req_id, status, body, false);
+    wj->status = status;
+    wj->body = body;
 }
 
-static void *worker_main(void *arg)
+/* Any thread (worker_release_fn): the job carries a password or a refresh token. */
+static void release_job(struct worker_job *wj)
 {
-    struct app *app = arg;
-    pthread_mutex_lock(&app->wmu);
-    for (;;) {
-        struct auth_job *j;
-        while (!app->jhead && app->wrunning)
-            pthread_cond_wait(&app->wcv, &app->wmu);
-        if (!app->jhead)
-            break;
-        j = app->jhead;
-        app->jhead = j->next;
-        if (!app->jhead)
-            app->jtail = NULL;
-        pthread_mutex_unlock(&app->wmu);
-        run_job(app, j);
-        free(j);
-        pthread_mutex_lock(&app->wmu);
-    }
-    pthread_mutex_unlock(&app->wmu);
-    return NULL;
+    sodium_memzero(wj, sizeof(struct auth_job));
+    free(wj);
 }
 
 enum cg_err api_worker_start(struct app *app)
 {
-    pthread_mutex_init(&app->wmu, NULL);
-    pthread_cond_init(&app->wcv, NULL);
-    app->wrunning = true;
-    if (pthread_create(&app->worker, NULL, worker_main, app) != 0)
-        return CG_EINTERNAL;
-    return CG_OK;
+    return worker_new(app, "auth", AUTH_QUEUE_MAX, app, &app->auth_worker);
 }
 
 void api_worker_stop(struct app *app)
 {
-    pthread_mutex_lock(&app->wmu);
-    app->wrunning = false;
-    pthread_cond_signal(&app->wcv);
-    pthread_mutex_unlock(&app->wmu);
-    pthread_join(app->worker, NULL);
+    worker_free(app->auth_worker);
+    app->auth_worker = NULL;
+}
+
+static struct auth_job *job_new(int kind)
+{
+    struct auth_job *j = calloc(1, sizeof(*j));
+    if (!j)
+        abort();
+    j->kind = kind;
+    return j;
 }
 
 static void submit_job(struct req *r, struct resp *out, struct auth_job *j)
 {
-    j->req_id = r->req_id;
-    pthread_mutex_lock(&r->app->wmu);
-    if (r->app->jtail)
-        r->app->jtail->next = j;
-    else
-        r->app->jhead = j;
-    r->app->jtail = j;
-    pthread_cond_signal(&r->app->wcv);
-    pthread_mutex_unlock(&r->app->wmu);
-    out->pending = true;
+    j->wj.run = run_job;
+    j->wj.release = release_job;
+    worker_submit(r->app->auth_worker, r, out, &j->wj);
 }
 
 static bool copy_str(json_t *doc, const char *key, char *dst, size_t cap, struct resp *out)
@@ -213,13 +197,10 @@ static void credential_job(struct req *r, struct resp *out, int kind)
     doc = req_json_object(r, out, allowed);
     if (!doc)
         return;
-    j = calloc(1, sizeof(*j));
-    if (!j)
-        abort();
-    j->kind = kind;
+    j = job_new(kind);
     if (!copy_str(doc, "email", j->email, sizeof(j->email), out) ||
         !copy_str(doc, "password", j->password, sizeof(j->password), out)) {
-        free(j);
+        release_job(&j->wj);
         json_decref(doc);
         return;
     }
@@ -229,12 +210,12 @@ static void credential_job(struct req *r, struct resp *out, int kind)
     if (kind == JOB_REGISTER) {
         if (!auth_email_valid(j->email)) {
             resp_error(out, CG_EINVAL, "email is not a valid address");
-            free(j);
+            release_job(&j->wj);
             return;
         }
         if (auth_password_policy(j->password, j->email) != CG_OK) {
             resp_error(out, CG_EWEAKPASS, NULL);
-            free(j);
+            release_job(&j->wj);
             return;
         }
     }
@@ -258,21 +239,18 @@ static void token_job(struct req *r, struct resp *out, int kind)
     json_t *doc = req_json_object(r, out, allowed);
     if (!doc)
         return;
-    j = calloc(1, sizeof(*j));
-    if (!j)
-        abort();
-    j->kind = kind;
+    j = job_new(kind);
     j->user_id = r->claims.user_id;
     if (json_is_string(json_object_get(doc, "refresh_token")) &&
         json_string_length(json_object_get(doc, "refresh_token")) >= sizeof(j->token)) {
         /* not one of ours: refresh tokens are 64 hex characters */
         resp_error(out, CG_EAUTH, "invalid refresh token");
-        free(j);
+        release_job(&j->wj);
         json_decref(doc);
         return;
     }
     if (!copy_str(doc, "refresh_token", j->token, sizeof(j->token), out)) {
-        free(j);
+        release_job(&j->wj);
         json_decref(doc);
         return;
     }

@@ -73,23 +73,16 @@ void h_withdraw(struct req *r, struct resp *out)
     funds(r, out, CMD_WITHDRAW);
 }
 
-void h_balances(struct req *r, struct resp *out)
+bool balances_load(struct db *db, const struct config *cfg, uint64_t user_id,
+                   int64_t total[CFG_MAX_ASSETS], int64_t held[CFG_MAX_ASSETS])
 {
     static const char *sql = "SELECT asset, total, held FROM balances WHERE user_id = ?";
-    const struct config *cfg = r->app->cfg;
-    int64_t total[CFG_MAX_ASSETS] = {0};
-    int64_t held[CFG_MAX_ASSETS] = {0};
-    struct db_stmt *st;
-    json_t *arr;
-
-    if (!req_auth(r, out, ROLE_VIEWER))
-        return;
-    st = db_prepare(r->app->rdb, sql);
-    if (!st) {
-        resp_error(out, CG_ESTORE, NULL);
-        return;
-    }
-    db_bind_int64(st, 1, (int64_t)r->claims.user_id);
+    struct db_stmt *st = db_prepare(db, sql);
+    memset(total, 0, CFG_MAX_ASSETS * sizeof(*total));
+    memset(held, 0, CFG_MAX_ASSETS * sizeof(*held));
+    if (!st)
+        return false;
+    db_bind_int64(st, 1, (int64_t)user_id);
     while (db_step(st) == DB_ROW) {
         int a = config_asset_index(cfg, db_col_text(st, 0));
         if (a < 0)
@@ -98,6 +91,22 @@ void h_balances(struct req *r, struct resp *out)
         held[a] = db_col_int64(st, 2);
     }
     db_reset(st);
+    return true;
+}
+
+void h_balances(struct req *r, struct resp *out)
+{
+    const struct config *cfg = r->app->cfg;
+    int64_t total[CFG_MAX_ASSETS];
+    int64_t held[CFG_MAX_ASSETS];
+    json_t *arr;
+
+    if (!req_auth(r, out, ROLE_VIEWER))
+        return;
+    if (!balances_load(r->app->rdb, cfg, r->claims.user_id, total, held)) {
+        resp_error(out, CG_ESTORE, NULL);
+        return;
+    }
     arr = json_array();
     for (size_t a = 0; a < cfg->n_assets; a++)
         json_array_append_new(arr, render_balance(cfg, (uint32_t)a, total[a], held[a]));

@@ -23,6 +23,7 @@
 #include "core/log.h"
 
 #define PF_CACHE_USERS 64
+#define PF_QUEUE_MAX 1024
 #define PF_MAX_POINTS 10000
 #define DAY_MS 86400000LL
 
@@ -39,14 +40,12 @@ struct pf_user {
     int64_t used;
 };
 
+/* The portfolio worker's state (worker thread only, but for the read-only assets/cash_market
+ * the network thread also reads to snapshot prices). */
 struct pf_worker {
     struct app *app;
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    struct pf_job *head, *tail;
-    bool running;
-    struct db *db;
+    struct worker *worker;
+    struct db *db; /* the worker thread's connection, as handed to run */
     struct pf_assets assets;
     int cash_market[CFG_MAX_ASSETS]; /* market index of <asset>-<cash>, or -1 */
     struct pf_user users[PF_CACHE_USERS];
@@ -764,8 +763,11 @@ static json_t *risk(struct pf_worker *w, const struct pf_job *j, const struct pf
 
 /* ---- the worker ---- */
 
-static void run(struct pf_worker *w, struct pf_job *j)
+/* Portfolio worker thread (worker_run_fn); ctx is the struct pf_worker. */
+static void run(struct worker_job *wj, struct db *db, void *ctx)
 {
+    struct pf_worker *w = ctx;
+    const struct pf_job *j = (const struct pf_job *)wj;
     int status = 200;
     char *body = NULL;
     json_t *doc = NULL;
@@ -773,10 +775,10 @@ static void run(struct pf_worker *w, struct pf_job *j)
     struct pf_user *u;
 
     if (j->kind >= PFJ_WL_CREATE) {
-        body = wl_run(w->app->cfg, w->db, j, &status);
-        api_complete(w->app, j->req_id, status, body, false);
+        wj->body = wl_run(w->app->cfg, db, j, &wj->status);
         return;
     }
+    w->db = db;
     u = user_get(w, j, &e);
     if (u) {
         switch (j->kind) {
@@ -806,30 +808,8 @@ static void run(struct pf_worker *w, struct pf_job *j)
                                                    "resolution=1d (at most 10000 points)"
                                                  : NULL);
     }
-    api_complete(w->app, j->req_id, status, body, false);
-}
-
-static void *worker_main(void *arg)
-{
-    struct pf_worker *w = arg;
-    pthread_mutex_lock(&w->mu);
-    for (;;) {
-        struct pf_job *j;
-        while (!w->head && w->running)
-            pthread_cond_wait(&w->cv, &w->mu);
-        if (!w->head)
-            break;
-        j = w->head;
-        w->head = j->next;
-        if (!w->head)
-            w->tail = NULL;
-        pthread_mutex_unlock(&w->mu);
-        run(w, j);
-        free(j);
-        pthread_mutex_lock(&w->mu);
-    }
-    pthread_mutex_unlock(&w->mu);
-    return NULL;
+    wj->status = status;
+    wj->body = body;
 }
 
 enum cg_err api_portfolio_start(struct app *app)
@@ -837,6 +817,7 @@ enum cg_err api_portfolio_start(struct app *app)
     const struct config *cfg = app->cfg;
     struct pf_worker *w = calloc(1, sizeof(*w));
     int cash = config_asset_index(cfg, "USDT");
+    enum cg_err e;
     if (!w)
         return CG_ENOMEM;
     w->app = app;
@@ -850,17 +831,10 @@ enum cg_err api_portfolio_start(struct app *app)
         if (cfg->markets[m].quote == w->assets.cash && cfg->markets[m].base < PF_MAX_ASSETS &&
             w->cash_market[cfg->markets[m].base] < 0)
             w->cash_market[cfg->markets[m].base] = (int)m;
-    if (db_open(app->db_path, &w->db) != CG_OK) {
+    e = worker_new(app, "portfolio", PF_QUEUE_MAX, w, &w->worker);
+    if (e != CG_OK) {
         free(w);
-        return CG_EIO;
-    }
-    pthread_mutex_init(&w->mu, NULL);
-    pthread_cond_init(&w->cv, NULL);
-    w->running = true;
-    if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
-        db_close(w->db);
-        free(w);
-        return CG_EINTERNAL;
+        return e;
     }
     W = w;
     return CG_OK;
@@ -872,21 +846,9 @@ void api_portfolio_stop(struct app *app)
     (void)app;
     if (!w)
         return;
-    pthread_mutex_lock(&w->mu);
-    w->running = false;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-    pthread_join(w->thread, NULL);
-    while (w->head) {
-        struct pf_job *j = w->head;
-        w->head = j->next;
-        free(j);
-    }
+    worker_free(w->worker);
     for (size_t i = 0; i < PF_CACHE_USERS; i++)
         free(w->users[i].ev);
-    db_close(w->db);
-    pthread_mutex_destroy(&w->mu);
-    pthread_cond_destroy(&w->cv);
     free(w);
     W = NULL;
 }
@@ -901,17 +863,10 @@ void pf_job_submit(struct req *r, struct resp *out, struct pf_job *j)
         resp_error(out, CG_EINTERNAL, "the portfolio worker is not running");
         return;
     }
-    j->req_id = r->req_id;
     j->user_id = r->claims.user_id;
-    pthread_mutex_lock(&w->mu);
-    if (w->tail)
-        w->tail->next = j;
-    else
-        w->head = j;
-    w->tail = j;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-    out->pending = true;
+    j->wj.run = run;
+    j->wj.release = NULL;
+    worker_submit(w->worker, r, out, &j->wj);
 }
 
 static void snapshot_prices(struct app *app, struct pf_job *j)

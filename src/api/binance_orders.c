@@ -667,6 +667,23 @@ void h_bn_open_orders_cancel(struct req *r, struct resp *out)
     free(p);
 }
 
+/* allOrders / myTrades paging: endTime defaults to no bound, limit to 500 and must be in
+ * 1..1000 (Binance's -1100 otherwise). false with *out set. */
+static bool window_defaults(bool has_end, int64_t *end, bool has_limit, int64_t *limit,
+                            struct resp *out)
+{
+    if (!has_end)
+        *end = INT64_MAX;
+    if (!has_limit)
+        *limit = 500;
+    if (*limit < 1 || *limit > 1000) {
+        bn_error(out, 400, -1100,
+                 "Illegal characters found in parameter 'limit'; legal range is '1-1000'.");
+        return false;
+    }
+    return true;
+}
+
 static void order_list(struct req *r, struct resp *out, bool open_only)
 {
     static const char *sql_open =
@@ -707,17 +724,9 @@ static void order_list(struct req *r, struct resp *out, bool open_only)
         if (!bn_int(p, "orderId", &from, &has_from, out) ||
             !bn_int(p, "startTime", &start, &has_start, out) ||
             !bn_int(p, "endTime", &end, &has_end, out) ||
-            !bn_int(p, "limit", &limit, &has_limit, out))
+            !bn_int(p, "limit", &limit, &has_limit, out) ||
+            !window_defaults(has_end, &end, has_limit, &limit, out))
             goto out;
-        if (!has_end)
-            end = INT64_MAX;
-        if (!has_limit)
-            limit = 500;
-        if (limit < 1 || limit > 1000) {
-            bn_error(out, 400, -1100,
-                     "Illegal characters found in parameter 'limit'; legal range is '1-1000'.");
-            goto out;
-        }
     }
     latest = !open_only && !has_from && !has_start;
     st = db_prepare(r->app->rdb, open_only ? sql_open : latest ? sql_all_latest : sql_all);
@@ -804,17 +813,9 @@ void h_bn_my_trades(struct req *r, struct resp *out)
         !bn_int(p, "startTime", &start, &has_start, out) ||
         !bn_int(p, "endTime", &end, &has_end, out) ||
         !bn_int(p, "orderId", &order_id, &has_order, out) ||
-        !bn_int(p, "limit", &limit, &has_limit, out))
+        !bn_int(p, "limit", &limit, &has_limit, out) ||
+        !window_defaults(has_end, &end, has_limit, &limit, out))
         goto out;
-    if (!has_end)
-        end = INT64_MAX;
-    if (!has_limit)
-        limit = 500;
-    if (limit < 1 || limit > 1000) {
-        bn_error(out, 400, -1100,
-                 "Illegal characters found in parameter 'limit'; legal range is '1-1000'.");
-        goto out;
-    }
     latest = !has_from && !has_start;
     st = db_prepare(r->app->rdb, latest ? sql_latest : sql);
     if (!st) {
@@ -862,35 +863,23 @@ out:
 
 void h_bn_account(struct req *r, struct resp *out)
 {
-    static const char *sql = "SELECT asset, total, held FROM balances WHERE user_id = ?";
     const struct config *cfg = r->app->cfg;
     struct bn_params *p = signed_begin(r, out, 20, false);
-    int64_t total[CFG_MAX_ASSETS] = {0};
-    int64_t held[CFG_MAX_ASSETS] = {0};
+    int64_t total[CFG_MAX_ASSETS];
+    int64_t held[CFG_MAX_ASSETS];
     const struct market_cfg *m0 = &cfg->markets[0];
     const char *omit;
     bool omit_zero;
-    struct db_stmt *st;
     json_t *bal;
     json_t *rates;
     if (!p)
         return;
     omit = bn_param(p, "omitZeroBalances");
     omit_zero = omit && !strcmp(omit, "true");
-    st = db_prepare(r->app->rdb, sql);
-    if (!st) {
+    if (!balances_load(r->app->rdb, cfg, r->claims.user_id, total, held)) {
         bn_error(out, 500, -1000, "An unknown error occurred while processing the request.");
         goto out;
     }
-    db_bind_int64(st, 1, (int64_t)r->claims.user_id);
-    while (db_step(st) == DB_ROW) {
-        int a = config_asset_index(cfg, db_col_text(st, 0));
-        if (a < 0)
-            continue;
-        total[a] = db_col_int64(st, 1);
-        held[a] = db_col_int64(st, 2);
-    }
-    db_reset(st);
     bal = json_array();
     for (size_t a = 0; a < cfg->n_assets; a++) {
         int sc = cfg->assets[a].scale;

@@ -9,6 +9,7 @@
  * per event and shared (refcounted md_msg) by every client subscribed to that stream.
  */
 #include "api/binance_ws.h"
+#include "api/msgq.h"
 
 #include <ctype.h>
 #include <libwebsockets.h>
@@ -57,9 +58,7 @@ struct bws_client {
     bool combined;
     struct sub *subs;
     size_t n_subs;
-    struct md_msg *q[BWS_QUEUE_CAP];
-    size_t qhead, qn;
-    uint64_t dropped;
+    struct msgq q; /* queue_cap messages; q.dropped counts what a slow client lost */
     int64_t last_ping, last_pong;
     bool ping_due, close_now;
     struct bws_client *next, *prev;
@@ -157,6 +156,21 @@ static void sb_amt(struct sb *s, int64_t v, int scale)
     sb_printf(s, "\"%s\"", amount_format(v, scale, false, buf));
 }
 
+/* Fields ,"key":"amount" in order (amounts at their scale, as strings). */
+struct amt_field {
+    const char *key;
+    int64_t v;
+    int scale;
+};
+
+static void sb_amt_fields(struct sb *s, const struct amt_field *f, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        sb_printf(s, ",\"%s\":", f[i].key);
+        sb_amt(s, f[i].v, f[i].scale);
+    }
+}
+
 static int base_scale(uint32_t m)
 {
     const struct config *cfg = g_app->cfg;
@@ -176,24 +190,12 @@ static const char *sym(uint32_t m)
 
 /* ---- queues ---- */
 
-static void clear_queue(struct bws_client *c)
-{
-    for (size_t i = 0; i < c->qn; i++)
-        md_msg_unref(c->q[(c->qhead + i) % BWS_QUEUE_CAP]);
-    c->qn = 0;
-    c->qhead = 0;
-}
-
 /* Queue m (adds a reference). A full queue is dropped first: the client is too slow. */
 static void enqueue(struct bws_client *c, struct md_msg *m)
 {
-    if (c->qn >= queue_cap) {
-        c->dropped += c->qn;
-        clear_queue(c);
-    }
-    m->refs++;
-    c->q[(c->qhead + c->qn) % BWS_QUEUE_CAP] = m;
-    c->qn++;
+    if (msgq_full(&c->q))
+        msgq_drop_all(&c->q);
+    msgq_push(&c->q, m);
     lws_callback_on_writable(c->wsi);
 }
 
@@ -833,6 +835,9 @@ static void render_ticker_payload(struct sb *s, uint32_t m, int64_t now, bool fu
     o = traded ? t.open : (t.has_last ? t.last : 0);
     h = traded ? t.high : o;
     l = traded ? t.low : o;
+    const struct amt_field ohlvq[] = {
+        {"o", o, qs}, {"h", h, qs}, {"l", l, qs}, {"v", t.volume, bs}, {"q", t.quote_volume, qs},
+    };
     sb_printf(s, "{\"e\":\"%s\",\"E\":%lld,\"s\":\"%s\"", full ? "24hrTicker" : "24hrMiniTicker",
               (long long)now, sym(m));
     if (full) {
@@ -851,36 +856,20 @@ static void render_ticker_payload(struct sb *s, uint32_t m, int64_t now, bool fu
             wavg = 0;
         if (traded)
             ticker_ids(m, from, &first_id, &prev);
-        sb_printf(s, ",\"p\":");
-        sb_amt(s, chg, qs);
-        sb_printf(s, ",\"P\":");
-        sb_amt(s, pct, 3);
-        sb_printf(s, ",\"w\":");
-        sb_amt(s, wavg, qs);
-        sb_printf(s, ",\"x\":");
-        sb_amt(s, prev, qs);
-        sb_printf(s, ",\"c\":");
-        sb_amt(s, t.has_last ? t.last : 0, qs);
-        sb_printf(s, ",\"Q\":");
-        sb_amt(s, has_last_trade ? last.quantity : 0, bs);
-        sb_printf(s, ",\"b\":");
-        sb_amt(s, t.has_bid ? t.bid : 0, qs);
-        sb_printf(s, ",\"B\":");
-        sb_amt(s, t.has_bid ? t.bid_qty : 0, bs);
-        sb_printf(s, ",\"a\":");
-        sb_amt(s, t.has_ask ? t.ask : 0, qs);
-        sb_printf(s, ",\"A\":");
-        sb_amt(s, t.has_ask ? t.ask_qty : 0, bs);
-        sb_printf(s, ",\"o\":");
-        sb_amt(s, o, qs);
-        sb_printf(s, ",\"h\":");
-        sb_amt(s, h, qs);
-        sb_printf(s, ",\"l\":");
-        sb_amt(s, l, qs);
-        sb_printf(s, ",\"v\":");
-        sb_amt(s, t.volume, bs);
-        sb_printf(s, ",\"q\":");
-        sb_amt(s, t.quote_volume, qs);
+        const struct amt_field head[] = {
+            {"p", chg, qs},
+            {"P", pct, 3},
+            {"w", wavg, qs},
+            {"x", prev, qs},
+            {"c", t.has_last ? t.last : 0, qs},
+            {"Q", has_last_trade ? last.quantity : 0, bs},
+            {"b", t.has_bid ? t.bid : 0, qs},
+            {"B", t.has_bid ? t.bid_qty : 0, bs},
+            {"a", t.has_ask ? t.ask : 0, qs},
+            {"A", t.has_ask ? t.ask_qty : 0, bs},
+        };
+        sb_amt_fields(s, head, sizeof(head) / sizeof(head[0]));
+        sb_amt_fields(s, ohlvq, sizeof(ohlvq) / sizeof(ohlvq[0]));
         sb_printf(s, ",\"O\":%lld,\"C\":%lld,\"F\":%lld,\"L\":%lld,\"n\":%llu}", (long long)from,
                   (long long)now, (long long)first_id,
                   (long long)(traded && has_last_trade ? (int64_t)last.id : -1),
@@ -889,16 +878,7 @@ static void render_ticker_payload(struct sb *s, uint32_t m, int64_t now, bool fu
     }
     sb_printf(s, ",\"c\":");
     sb_amt(s, t.has_last ? t.last : 0, qs);
-    sb_printf(s, ",\"o\":");
-    sb_amt(s, o, qs);
-    sb_printf(s, ",\"h\":");
-    sb_amt(s, h, qs);
-    sb_printf(s, ",\"l\":");
-    sb_amt(s, l, qs);
-    sb_printf(s, ",\"v\":");
-    sb_amt(s, t.volume, bs);
-    sb_printf(s, ",\"q\":");
-    sb_amt(s, t.quote_volume, qs);
+    sb_amt_fields(s, ohlvq, sizeof(ohlvq) / sizeof(ohlvq[0]));
     sb_printf(s, "}");
 }
 
@@ -1188,6 +1168,10 @@ struct bws_client *bws_client_new(struct app *app, void *wsi, const char *path)
     struct bws_client *c = calloc(1, sizeof(*c));
     if (!c)
         return NULL;
+    if (!msgq_init(&c->q, queue_cap)) {
+        free(c);
+        return NULL;
+    }
     g_app = app;
     c->app = app;
     c->wsi = wsi;
@@ -1227,7 +1211,7 @@ void bws_client_free(struct bws_client *c)
         clients = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    clear_queue(c);
+    msgq_release(&c->q);
     free(c->subs);
     free(c);
     recompute_interest();
@@ -1240,9 +1224,6 @@ void bws_client_pong(struct bws_client *c)
 
 int bws_client_writable(struct bws_client *c)
 {
-    struct md_msg *m;
-    unsigned char *buf;
-    int n;
     if (c->close_now)
         return -1;
     if (c->ping_due) {
@@ -1252,29 +1233,11 @@ int bws_client_writable(struct bws_client *c)
         c->ping_due = false;
         if (lws_write(c->wsi, pb + LWS_PRE, 7, LWS_WRITE_PING) < 0)
             return -1;
-        if (c->qn)
+        if (c->q.n)
             lws_callback_on_writable(c->wsi);
         return 0;
     }
-    if (c->qn == 0)
-        return 0;
-    m = c->q[c->qhead];
-    c->qhead = (c->qhead + 1) % BWS_QUEUE_CAP;
-    c->qn--;
-    buf = malloc(LWS_PRE + m->len);
-    if (!buf) {
-        md_msg_unref(m);
-        return -1;
-    }
-    memcpy(buf + LWS_PRE, m->data, m->len);
-    n = lws_write(c->wsi, buf + LWS_PRE, m->len, LWS_WRITE_TEXT);
-    free(buf);
-    md_msg_unref(m);
-    if (n < 0)
-        return -1;
-    if (c->qn)
-        lws_callback_on_writable(c->wsi);
-    return 0;
+    return msgq_write(&c->q, c->wsi);
 }
 
 /* ---- requests ---- */

@@ -1,9 +1,9 @@
 /*
- * The portfolio worker (internal to src/api): one thread with its own store connection that
- * answers /api/v1/portfolio..., /api/v1/risk and /api/v1/watchlists requests, so reading a large
- * activity history never blocks the network thread. Handlers validate their input on the
- * network thread, snapshot the live prices there, and queue a job; the worker computes, renders
- * the JSON and answers through api_complete().
+ * The portfolio worker (internal to src/api): a worker (api/worker.h), its own thread and store
+ * connection, that answers /api/v1/portfolio..., /api/v1/risk and /api/v1/watchlists requests, so
+ * reading a large activity history never blocks the network thread. Handlers validate their input
+ * on the network thread, snapshot the live prices there, and queue a job; the worker computes and
+ * renders the JSON, which the network thread sends (worker_drain).
  *
  * The worker keeps, per user, the activity already read (struct pf_event, in journal order) and
  * the portfolio state folded over it, and reads only journal entries newer than the last one it
@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "api/api.h"
+#include "api/worker.h"
 #include "core/config.h"
 
 enum pf_job_kind {
@@ -31,8 +32,8 @@ enum pf_job_kind {
 };
 
 struct pf_job {
+    struct worker_job wj; /* first: the worker hands back &wj */
     int kind;
-    uint64_t req_id;
     uint64_t user_id;
     int64_t now; /* ms, when the request arrived */
     /* live prices per asset (cash minor units per whole unit), snapshot on the network thread */
@@ -52,10 +53,10 @@ struct pf_job {
     bool has_name, has_markets;
     char name[65];
     char markets[CFG_MAX_MARKETS * 24];
-    struct pf_job *next;
 };
 
-/* Network thread: queue the job (takes ownership) and mark the request pending. */
+/* Network thread: queue the job (takes ownership, in every case) and mark the request pending;
+ * if the worker is not running or its queue is full, *out is set to the error (worker_submit). */
 void pf_job_submit(struct req *r, struct resp *out, struct pf_job *j);
 
 /* Worker thread (api_watchlists.c): run a watchlist job on the worker's connection; returns the

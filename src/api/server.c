@@ -9,6 +9,7 @@
 
 #include "api/api.h"
 #include "api/binance_ws.h"
+#include "api/worker.h"
 #include "core/clock.h"
 #include "core/log.h"
 
@@ -614,6 +615,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         }
         break;
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        for (size_t i = 0; i < app->n_workers; i++) /* worker jobs answer via api_complete */
+            worker_drain(app->workers[i]);
         drain_completions(app);
         ws_dispatch(app, mdata_drain(app->md));
         break;

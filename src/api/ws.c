@@ -9,6 +9,7 @@
 
 #include "api/api.h"
 #include "api/binance_ws.h"
+#include "api/msgq.h"
 #include "core/clock.h"
 
 #define QUEUE_CAP 1024
@@ -22,8 +23,7 @@ struct ws_client {
     uint32_t candle_subs[MD_INTERVALS]; /* bit per market */
     uint64_t book_seq[CFG_MAX_MARKETS]; /* last seq sent per market */
     bool orders, balances;
-    struct md_msg *q[QUEUE_CAP];
-    size_t qhead, qn;
+    struct msgq q; /* QUEUE_CAP messages */
     struct ws_client *next, *prev;
 };
 
@@ -34,6 +34,10 @@ struct ws_client *ws_client_new(struct app *app, void *wsi)
     struct ws_client *c = calloc(1, sizeof(*c));
     if (!c)
         return NULL;
+    if (!msgq_init(&c->q, QUEUE_CAP)) {
+        free(c);
+        return NULL;
+    }
     c->app = app;
     c->wsi = wsi;
     c->next = clients;
@@ -53,23 +57,8 @@ void ws_client_free(struct ws_client *c)
         clients = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    for (size_t i = 0; i < c->qn; i++)
-        md_msg_unref(c->q[(c->qhead + i) % QUEUE_CAP]);
+    msgq_release(&c->q);
     free(c);
-}
-
-static void clear_queue(struct ws_client *c)
-{
-    for (size_t i = 0; i < c->qn; i++)
-        md_msg_unref(c->q[(c->qhead + i) % QUEUE_CAP]);
-    c->qn = 0;
-    c->qhead = 0;
-}
-
-static void enqueue_raw(struct ws_client *c, struct md_msg *m)
-{
-    c->q[(c->qhead + c->qn) % QUEUE_CAP] = m;
-    c->qn++;
 }
 
 static void send_book_snapshot(struct ws_client *c, uint32_t market);
@@ -77,20 +66,19 @@ static void send_book_snapshot(struct ws_client *c, uint32_t market);
 /* Queue a message (adds a reference). On overflow: drop the backlog and resync books. */
 static void enqueue(struct ws_client *c, struct md_msg *m)
 {
-    if (c->qn == QUEUE_CAP) {
+    if (msgq_full(&c->q)) {
         static const char note[] = "{\"op\":\"resync\",\"reason\":\"slow_consumer\"}";
         struct md_msg *n = md_msg_new(MD_DIRECT, 0, 0, note, sizeof(note) - 1);
-        clear_queue(c);
+        msgq_drop_all(&c->q);
         if (n)
-            enqueue_raw(c, n);
+            msgq_push_owned(&c->q, n);
         for (uint32_t mk = 0; mk < c->app->cfg->n_markets; mk++)
             if (c->subs[MD_BOOK] & (1u << mk))
                 send_book_snapshot(c, mk);
         if (m->channel == MD_BOOK)
             return; /* the snapshot covers it */
     }
-    m->refs++;
-    enqueue_raw(c, m);
+    msgq_push(&c->q, m);
 }
 
 static void send_json(struct ws_client *c, json_t *j)
@@ -104,11 +92,11 @@ static void send_json(struct ws_client *c, json_t *j)
     free(s);
     if (!m)
         return;
-    if (c->qn == QUEUE_CAP) {
+    if (msgq_full(&c->q)) {
         md_msg_unref(m);
         return;
     }
-    enqueue_raw(c, m);
+    msgq_push_owned(&c->q, m);
     lws_callback_on_writable(c->wsi);
 }
 
@@ -263,28 +251,7 @@ void ws_client_receive(struct ws_client *c, const char *data, size_t len)
 
 int ws_client_writable(struct ws_client *c)
 {
-    struct md_msg *m;
-    unsigned char *buf;
-    int n;
-    if (c->qn == 0)
-        return 0;
-    m = c->q[c->qhead];
-    c->qhead = (c->qhead + 1) % QUEUE_CAP;
-    c->qn--;
-    buf = malloc(LWS_PRE + m->len);
-    if (!buf) {
-        md_msg_unref(m);
-        return -1;
-    }
-    memcpy(buf + LWS_PRE, m->data, m->len);
-    n = lws_write(c->wsi, buf + LWS_PRE, m->len, LWS_WRITE_TEXT);
-    free(buf);
-    md_msg_unref(m);
-    if (n < (int)0)
-        return -1;
-    if (c->qn)
-        lws_callback_on_writable(c->wsi);
-    return 0;
+    return msgq_write(&c->q, c->wsi);
 }
 
 static bool wants(struct ws_client *c, const struct md_msg *m)

@@ -112,16 +112,10 @@ struct engine {
         }                                                                                          \
     } while (0)
 
+/* Append one element (aborts on out of memory). */
 #define VEC_PUSH(vec, item)                                                                        \
     do {                                                                                           \
-        if ((vec).n == (vec).cap) {                                                                \
-            size_t ncap_ = (vec).cap ? (vec).cap * 2 : 16;                                         \
-            void *nv_ = realloc((vec).v, ncap_ * sizeof(*(vec).v));                                \
-            if (!nv_)                                                                              \
-                abort();                                                                           \
-            (vec).v = nv_;                                                                         \
-            (vec).cap = ncap_;                                                                     \
-        }                                                                                          \
+        VEC_RESERVE1(vec);                                                                         \
         (vec).v[(vec).n++] = (item);                                                               \
     } while (0)
 
