@@ -1122,6 +1122,18 @@ static bool add_sub(struct bws_client *c, const struct sub *s)
         return false;
     c->subs = ns;
     c->subs[c->n_subs++] = *s;
+    /* a new ticker subscriber hears the current 24h statistics at the next 1 s tick, not only
+     * after the next fill (an idle market would otherwise never answer it) */
+    for (uint32_t m = 0; g_app && m < g_app->cfg->n_markets; m++) {
+        if (s->kind == K_TICKER && s->market == (int)m)
+            mk[m].ticker_dirty = true;
+        else if (s->kind == K_MINI && s->market == (int)m)
+            mk[m].mini_dirty = true;
+        else if (s->kind == K_ALLTICKER)
+            mk[m].all_dirty = true;
+        else if (s->kind == K_ALLMINI)
+            mk[m].allmini_dirty = true;
+    }
     return true;
 }
 

@@ -253,6 +253,14 @@ describe('Binance-compatible WebSocket streams', () => {
     c.close();
   });
 
+  it('a new ticker subscriber hears the current 24h statistics within a tick, without waiting for a fill', async () => {
+    const c = await bconnect(srv, '/ws/ltcusdt@miniTicker');
+    const nat = (await api(srv, 'GET', '/api/v1/markets/LTC-USDT/ticker')).body;
+    const m = await c.next((x) => x.e === '24hrMiniTicker' && x.s === 'LTCUSDT', 5000);
+    assert.equal(m.v, nat.volume_24h);
+    c.close();
+  });
+
   it('tickers: @ticker, @miniTicker, !ticker@arr and !miniTicker@arr equal the native ticker read model', async () => {
     const c = await bconnect(srv, '/ws/any/path');
     c.send({ method: 'SUBSCRIBE', params: ['btcusdt@ticker', 'btcusdt@miniTicker', '!ticker@arr', '!miniTicker@arr'], id: 'tick-1' });
@@ -266,7 +274,7 @@ describe('Binance-compatible WebSocket streams', () => {
     const t = await c.next((m) => m.e === '24hrTicker' && m.L === lastId, 20000, from);
     const mini = await c.next((m) => m.e === '24hrMiniTicker' && m.E >= t.E, 20000, from);
     const arr = await c.next((m) => Array.isArray(m) && m.length && m[0].e === '24hrTicker' && m.some((x) => x.s === 'BTCUSDT' && x.L === lastId), 20000, from);
-    const arrMini = await c.next((m) => Array.isArray(m) && m.length && m[0].e === '24hrMiniTicker' && m.some((x) => x.s === 'BTCUSDT'), 20000, from);
+    const arrMini = await c.next((m) => Array.isArray(m) && m.length && m[0].e === '24hrMiniTicker' && m.some((x) => x.s === 'BTCUSDT' && x.E >= t.E), 20000, from);
     const nat = (await api(srv, 'GET', '/api/v1/markets/BTC-USDT/ticker')).body;
     assert.deepEqual(Object.keys(t).sort(), ['A', 'B', 'C', 'E', 'F', 'L', 'O', 'P', 'Q', 'a', 'b', 'c', 'e', 'h', 'l', 'n', 'o', 'p', 'q', 's', 'v', 'w', 'x'].sort());
     assert.equal(t.s, 'BTCUSDT');
