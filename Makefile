@@ -208,3 +208,9 @@ test-compat: $(OUT)/coinage
 bench-binance-ws: build/coinage
 	sh scripts/npm-deps.sh
 	COINAGE_BIN=$(CURDIR)/build/coinage node bench/binance_ws_fanout.mjs $(ARGS)
+
+# Recovery time on PostgreSQL (issue 4): the same bench/bench_recovery.sh store (1M fills, 100k
+# open orders) in a throw-away PostgreSQL 15 (scripts/pg-test-server.sh), then restart on it.
+.PHONY: bench-recovery-pg
+bench-recovery-pg: $(OUT)/bench/bench_recovery $(OUT)/coinage
+	sh scripts/pg-test-server.sh run sh -c 'COINAGE_DB=$$COINAGE_TEST_PG sh bench/bench_recovery.sh'
