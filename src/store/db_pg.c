@@ -350,15 +350,15 @@ static enum cg_err pg_open(const char *url, struct db **out)
     return CG_OK;
 }
 
-/*
- * Make sure the connection is usable: if libpq says it is gone and we may, replace it with a
- * fresh one (bounded: one attempt per PG_RECONNECT_MS). Returns true if connected.
- */
 static bool conn_ok(struct pg_db *db)
 {
     return !db->broken && PQstatus(db->c) == CONNECTION_OK;
 }
 
+/*
+ * Make sure the connection is usable: if libpq says it is gone and we may, replace it with a
+ * fresh one (bounded: one attempt per PG_RECONNECT_MS). Returns true if connected.
+ */
 static bool ensure_conn(struct pg_db *db)
 {
     int64_t now;
