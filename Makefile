@@ -236,3 +236,9 @@ test-soak-run: $(OUT)/coinage $(WEB_VENDOR)
 .PHONY: bench-invariants
 bench-invariants: $(OUT)/bench/bench_recovery $(OUT)/coinage
 	sh bench/bench_invariants.sh
+
+# Recovery time on PostgreSQL (issue 4): the same bench/bench_recovery.sh store (1M fills, 100k
+# open orders) in a throw-away PostgreSQL 15 (scripts/pg-test-server.sh), then restart on it.
+.PHONY: bench-recovery-pg
+bench-recovery-pg: $(OUT)/bench/bench_recovery $(OUT)/coinage
+	sh scripts/pg-test-server.sh run sh -c 'COINAGE_DB=$$COINAGE_TEST_PG sh bench/bench_recovery.sh'

@@ -8,6 +8,8 @@
  *
  * Usage: bench_recovery generate <data-dir> [fills, default 1000000] [open, default 100000]
  *        bench_recovery recover <data-dir> [runs, default 3]
+ * The store is SQLite at <data-dir>/coinage.db, or the PostgreSQL database named by COINAGE_DB
+ * (a postgres:// URI, as for `coinage serve`) when that is set: `make bench-recovery-pg`.
  *
  * Workload (market BTC-USDT of config/markets.json; 1,000 users, each funded with 1M USDT and
  * 1,000 BTC):
@@ -104,6 +106,16 @@ static void maybe_flush(struct gen *g)
         flush(g);
 }
 
+/* The store the benchmark uses: COINAGE_DB if set (PostgreSQL), else SQLite in `dir`. */
+static void store_url(const char *dir, char *out, size_t len)
+{
+    const char *url = getenv("COINAGE_DB");
+    if (url && url[0])
+        snprintf(out, len, "%s", url);
+    else
+        snprintf(out, len, "%s/coinage.db", dir);
+}
+
 static int load_cfg(struct config *cfg)
 {
     char err[512];
@@ -130,7 +142,7 @@ static int generate(const char *dir, uint64_t fills, uint64_t open)
     q10 = amount_pow10(cfg.assets[m->quote].scale);
     b10 = amount_pow10(cfg.assets[m->base].scale);
     mkdir(dir, 0700);
-    snprintf(path, sizeof(path), "%s/coinage.db", dir);
+    store_url(dir, path, sizeof(path));
     if (db_open(path, &db) != CG_OK || db_migrate(db) != CG_OK)
         return 1;
     g.eng = engine_new(&cfg);
@@ -197,7 +209,7 @@ static int generate(const char *dir, uint64_t fills, uint64_t open)
     db_close(db);
     printf("generated %s: %u users, %" PRIu64 " fills (%" PRIu64 " filled orders), %" PRIu64
            " open orders, %" PRIu64 " refused commands, in %.1f s\n",
-           path, USERS, fills, 2 * fills, open, g.failed, now_s() - t0);
+           db_url_is_postgres(path) ? "(postgresql)" : path, USERS, fills, 2 * fills, open, g.failed, now_s() - t0);
     return g.failed ? 1 : 0;
 }
 
@@ -220,12 +232,12 @@ static int recover(const char *dir, int runs)
     struct db *db;
     if (load_cfg(&cfg) != 0)
         return 1;
-    snprintf(path, sizeof(path), "%s/coinage.db", dir);
+    store_url(dir, path, sizeof(path));
     if (db_open(path, &db) != CG_OK)
         return 1;
     printf("store %s: %" PRId64 " orders (%" PRId64 " open), %" PRId64 " fills, %" PRId64
            " postings\n",
-           path, count(db, "SELECT COUNT(*) FROM orders"),
+           db_url_is_postgres(path) ? "(postgresql)" : path, count(db, "SELECT COUNT(*) FROM orders"),
            count(db, "SELECT COUNT(*) FROM orders WHERE status IN ('new', 'partially_filled')"),
            count(db, "SELECT COUNT(*) FROM fills"), count(db, "SELECT COUNT(*) FROM postings"));
     db_close(db);

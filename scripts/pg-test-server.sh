@@ -12,6 +12,9 @@
 #   sh scripts/pg-test-server.sh start DIR    start a server in DIR (must not exist); prints
 #                                              the URI. For benchmarks and hand testing.
 #   sh scripts/pg-test-server.sh stop DIR     stop it and delete DIR.
+#   sh scripts/pg-test-server.sh crash DIR    stop it as a crash would (pg_ctl stop -m immediate:
+#                                              every backend quits at once, no checkpoint); DIR kept.
+#   sh scripts/pg-test-server.sh resume DIR   start it again on the same data (crash recovery).
 # Environment: PG_PORT (default 5432; only names the socket file, nothing listens on TCP).
 set -eu
 
@@ -58,13 +61,18 @@ start() {
         cat "$dir/initdb.log" >&2
         exit 1
     }
-    as_user "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 \
-        -o "-k $dir -p $PORT -c listen_addresses= -c max_connections=300 \
+    echo "$PORT" >"$dir/port"
+    launch "$dir"
+    uri "$dir"
+}
+
+launch() {
+    as_user "$PGBIN/pg_ctl" -D "$1/data" -l "$1/postgres.log" -w -t 60 \
+        -o "-k $1 -p $PORT -c listen_addresses= -c max_connections=300 \
 -c shared_buffers=64MB" start >/dev/null || {
-        cat "$dir/postgres.log" >&2
+        cat "$1/postgres.log" >&2
         exit 1
     }
-    uri "$dir"
 }
 
 stop() {
@@ -99,8 +107,17 @@ stop)
     [ $# -eq 2 ] || { echo "usage: $0 stop DIR" >&2; exit 2; }
     stop "$2"
     ;;
+crash)
+    [ $# -eq 2 ] || { echo "usage: $0 crash DIR" >&2; exit 2; }
+    as_user "$PGBIN/pg_ctl" -D "$2/data" -m immediate -w stop >/dev/null
+    ;;
+resume)
+    [ $# -eq 2 ] || { echo "usage: $0 resume DIR" >&2; exit 2; }
+    PORT=$(cat "$2/port")
+    launch "$2"
+    ;;
 *)
-    sed -n '2,18p' "$0" >&2
+    sed -n '2,21p' "$0" >&2
     exit 2
     ;;
 esac

@@ -239,6 +239,7 @@ bool api_idempotency_begin(struct req *r, struct resp *out, struct cmd *c)
     char hash[AUTH_TOKEN_HEX];
     struct inflight *f;
     struct db_stmt *st;
+    enum db_step rc;
 
     if (!r->idem_key[0])
         return false;
@@ -261,22 +262,32 @@ bool api_idempotency_begin(struct req *r, struct resp *out, struct cmd *c)
         }
     }
     st = db_prepare(app->rdb, sql);
-    if (st) {
-        db_bind_int64(st, 1, (int64_t)r->claims.user_id);
-        db_bind_text(st, 2, r->idem_key);
-        if (db_step(st) == DB_ROW) {
-            if (strcmp(db_col_text(st, 0), hash)) {
-                resp_error(out, CG_EIDEMPOTENCY, NULL);
-            } else {
-                out->status = (int)db_col_int64(st, 1);
-                out->body = strdup(db_col_text(st, 2));
-                out->replayed = true;
-            }
-            db_reset(st);
-            return true;
+    if (!st) {
+        /* the first answer to this key cannot be looked up (store unreachable): running the
+         * request again could apply it twice */
+        resp_error(out, CG_ESTORE, NULL);
+        return true;
+    }
+    db_bind_int64(st, 1, (int64_t)r->claims.user_id);
+    db_bind_text(st, 2, r->idem_key);
+    rc = db_step(st);
+    if (rc == DB_ERROR) {
+        db_reset(st);
+        resp_error(out, CG_ESTORE, NULL);
+        return true;
+    }
+    if (rc == DB_ROW) {
+        if (strcmp(db_col_text(st, 0), hash)) {
+            resp_error(out, CG_EIDEMPOTENCY, NULL);
+        } else {
+            out->status = (int)db_col_int64(st, 1);
+            out->body = strdup(db_col_text(st, 2));
+            out->replayed = true;
         }
         db_reset(st);
+        return true;
     }
+    db_reset(st);
     f = calloc(1, sizeof(*f));
     if (!f)
         abort();

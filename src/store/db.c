@@ -25,6 +25,12 @@ void db_close(struct db *db)
         db->drv->close(db);
 }
 
+void db_set_reconnect(struct db *db, bool on)
+{
+    if (db->drv->set_reconnect)
+        db->drv->set_reconnect(db, on);
+}
+
 enum cg_err db_exec(struct db *db, const char *sql)
 {
     return db->drv->exec(db, sql);

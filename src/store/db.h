@@ -55,6 +55,17 @@ bool db_url_is_postgres(const char *url);
 const char *db_driver_name(const struct db *db);
 /* Close; NULL is a no-op. Finalizes cached statements. */
 void db_close(struct db *db);
+/*
+ * Whether a lost connection is reopened (PostgreSQL; SQLite has no connection to lose). On
+ * (the default): the next db_exec/db_begin/db_prepare outside a transaction after the server
+ * closed the connection (restart, terminated backend) connects again with the same URL, at most
+ * once a second while the server is down (each call in between fails at once with CG_ESTORE /
+ * NULL / DB_ERROR), and a query that found the connection gone is retried once on the new one;
+ * writes are never retried and an open transaction that lost its connection fails. Off: a lost
+ * connection stays lost (the store's group-commit writer: fail-stop, see store.h). Same thread
+ * as the connection's other calls.
+ */
+void db_set_reconnect(struct db *db, bool on);
 
 /* Run one or more statements without results. CG_OK or CG_ESTORE (logged). */
 enum cg_err db_exec(struct db *db, const char *sql) __attribute__((warn_unused_result));

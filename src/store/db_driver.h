@@ -37,6 +37,7 @@ struct db_driver {
     int64_t (*changes)(struct db *db);
     enum cg_err (*migrate)(struct db *db);
     int (*schema_version)(struct db *db);
+    void (*set_reconnect)(struct db *db, bool on); /* NULL: nothing to reconnect */
 };
 
 extern const struct db_driver db_sqlite_driver;

@@ -17,6 +17,18 @@
  *   only after the WAL is flushed, the equivalent of SQLite's synchronous=FULL.
  * - Schema version: table coinage_schema_version; migrations run under a transaction-level
  *   advisory lock so two processes migrating the same database do not race.
+ * - Lost connections (the server restarted, the backend was terminated): a connection whose
+ *   reconnect flag is on (the default; db_set_reconnect) opens a fresh connection with the same
+ *   URL at its next db_exec/db_begin/db_prepare outside a transaction, at most one attempt per
+ *   PG_RECONNECT_MS, and re-prepares its cached statements lazily; a query (SELECT/WITH/VALUES)
+ *   that finds the connection gone is retried once on the new connection. Writes are never
+ *   retried (the server may have committed one whose answer was lost), and a transaction that
+ *   lost its connection fails until db_commit/db_rollback. The store's writer turns the flag off:
+ *   a failed group commit is fail-stop until restart (store.h).
+ * - Connection defaults, overridable in the URL: connect_timeout=5 (a reconnect on an API thread
+ *   must not hang) and, for TCP, keepalives (idle 10 s, interval 5 s, 3 probes) plus
+ *   tcp_user_timeout=30000 ms, so a server that vanishes without closing the socket is noticed in
+ *   about 30 s instead of blocking a thread forever.
  *
  * Docs relied on: https://www.postgresql.org/docs/15/libpq-pipeline-mode.html,
  * https://www.postgresql.org/docs/15/libpq-exec.html (PQprepare, PQexecPrepared, PQcmdTuples),
@@ -31,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "store/db_driver.h"
 
@@ -38,6 +51,8 @@
  * neither side's socket buffer fills up while the other waits: see "Interleaving Result
  * Processing and Query Dispatch" in the pipeline-mode docs. */
 #define PG_PIPELINE_WINDOW 512
+/* At most one reconnect attempt per connection per this many ms while the server is down. */
+#define PG_RECONNECT_MS 1000
 
 struct pg_stmt {
     struct db_stmt base; /* first: db.c reaches the driver through it */
@@ -50,6 +65,8 @@ struct pg_stmt {
     int row, nrows;
     bool ran;
     bool batch_new; /* prepared inside the current pipelined batch, not yet confirmed */
+    bool stale;     /* prepared on a connection that was since replaced: prepare again */
+    char *text;     /* the SQL with $N placeholders, owned */
     struct pg_stmt *next;
 };
 
@@ -64,6 +81,13 @@ struct pg_db {
     int queued;       /* statements sent since the last sync */
     bool batch_err;
     int64_t batch_changes;
+    char *url;          /* for reconnecting; may hold a password: never logged */
+    bool reconnect;     /* reopen a lost connection outside transactions (db_set_reconnect) */
+    bool in_txn;        /* between db_begin and db_commit/db_rollback */
+    bool down_logged;   /* the current outage's failed attempt was logged */
+    int64_t next_retry; /* clock_mono_ms() before which no reconnect is attempted */
+    int64_t lost_at;    /* clock_mono_ms() when the loss was noticed; 0 = connected */
+    bool broken;        /* a pipeline found the server gone while libpq still says OK */
 };
 
 static struct pg_db *PG(struct db *d)
@@ -264,25 +288,115 @@ static void quiet_notice(void *arg, const char *msg)
 
 static void pg_close(struct db *d);
 
+/* libpq's error text, which may span lines ("connection to server ... failed: ...\n Is the
+ * server running ...?"), as one line in `out`. */
+static void one_line(const char *m, char *out, size_t len)
+{
+    size_t j = 0;
+    for (size_t i = 0; m && m[i] && j + 1 < len; i++) {
+        char ch = m[i] == '\n' || m[i] == '\t' ? ' ' : m[i];
+        if (ch == ' ' && (j == 0 || out[j - 1] == ' '))
+            continue;
+        out[j++] = ch;
+    }
+    while (j > 0 && out[j - 1] == ' ')
+        j--;
+    out[j] = '\0';
+}
+
+/*
+ * Connect to `url` with the driver's defaults in front of it (the URL's own settings win: libpq
+ * processes keywords in order and the expanded dbname comes last). NULL only when out of memory;
+ * otherwise check PQstatus.
+ */
+static PGconn *pg_connect(const char *url)
+{
+    static const char *const keys[] = {"connect_timeout",
+                                       "keepalives_idle",
+                                       "keepalives_interval",
+                                       "keepalives_count",
+                                       "tcp_user_timeout",
+                                       "application_name",
+                                       "dbname",
+                                       NULL};
+    const char *vals[] = {"5", "10", "5", "3", "30000", "coinage", url, NULL};
+    PGconn *c = PQconnectdbParams(keys, vals, 1);
+    if (c && PQstatus(c) == CONNECTION_OK)
+        PQsetNoticeProcessor(c, quiet_notice, NULL);
+    return c;
+}
+
 static enum cg_err pg_open(const char *url, struct db **out)
 {
     struct pg_db *db = calloc(1, sizeof(*db));
     const char *v = getenv("COINAGE_PG_PIPELINE");
     char shown[512];
+    char why[512];
     if (!db)
         return CG_ENOMEM;
     db->base.drv = &db_pg_driver;
     db->pipeline_ok = !(v && !strcmp(v, "0"));
-    db->c = PQconnectdb(url);
+    db->reconnect = true;
+    db->url = strdup(url);
+    db->c = db->url ? pg_connect(url) : NULL;
     if (!db->c || PQstatus(db->c) != CONNECTION_OK) {
         redact_url(url, shown, sizeof(shown));
-        log_error("db: connect %s: %s", shown, db->c ? PQerrorMessage(db->c) : "out of memory");
+        one_line(db->c ? PQerrorMessage(db->c) : "out of memory", why, sizeof(why));
+        log_error("db: cannot connect to PostgreSQL at %s: %s", shown, why);
         pg_close(&db->base);
         return CG_EIO;
     }
-    PQsetNoticeProcessor(db->c, quiet_notice, NULL);
     *out = &db->base;
     return CG_OK;
+}
+
+static bool conn_ok(struct pg_db *db)
+{
+    return !db->broken && PQstatus(db->c) == CONNECTION_OK;
+}
+
+/*
+ * Make sure the connection is usable: if libpq says it is gone and we may, replace it with a
+ * fresh one (bounded: one attempt per PG_RECONNECT_MS). Returns true if connected.
+ */
+static bool ensure_conn(struct pg_db *db)
+{
+    int64_t now;
+    PGconn *c;
+    char why[512];
+    if (conn_ok(db))
+        return true;
+    now = clock_mono_ms();
+    if (!db->lost_at) {
+        one_line(PQerrorMessage(db->c), why, sizeof(why));
+        log_warn("db: lost the connection to PostgreSQL (%s)%s", why[0] ? why : "closed",
+                 db->reconnect && !db->in_txn && !db->in_batch ? "; reconnecting" : "");
+        db->lost_at = now;
+    }
+    if (!db->reconnect || db->in_txn || db->in_batch || now < db->next_retry)
+        return false;
+    db->next_retry = now + PG_RECONNECT_MS;
+    c = pg_connect(db->url);
+    if (!c || PQstatus(c) != CONNECTION_OK) {
+        if (!db->down_logged) {
+            one_line(c ? PQerrorMessage(c) : "out of memory", why, sizeof(why));
+            log_warn("db: reconnect failed (%s); retrying at most every %d ms", why,
+                     PG_RECONNECT_MS);
+            db->down_logged = true;
+        }
+        PQfinish(c);
+        return false;
+    }
+    PQfinish(db->c);
+    db->c = c;
+    db->broken = false;
+    for (struct pg_stmt *s = db->cache; s; s = s->next)
+        s->stale = true;
+    log_info("db: reconnected to PostgreSQL after %lld ms", (long long)(now - db->lost_at));
+    db->lost_at = 0;
+    db->down_logged = false;
+    db->next_retry = 0;
+    return true;
 }
 
 static void stmt_clear(struct pg_stmt *s)
@@ -297,18 +411,25 @@ static void stmt_clear(struct pg_stmt *s)
     }
 }
 
+static void stmt_free(struct pg_stmt *s)
+{
+    stmt_clear(s);
+    free(s->vals);
+    free(s->text);
+    free(s);
+}
+
 static void pg_close(struct db *d)
 {
     struct pg_db *db = PG(d);
     struct pg_stmt *s = db->cache;
     while (s) {
         struct pg_stmt *next = s->next;
-        stmt_clear(s);
-        free(s->vals);
-        free(s);
+        stmt_free(s);
         s = next;
     }
     PQfinish(db->c);
+    free(db->url);
     free(db);
 }
 
@@ -326,9 +447,15 @@ static void log_pg_error(const char *what, PGconn *c, const PGresult *r, const c
 static enum cg_err pg_exec(struct db *d, const char *sql)
 {
     struct pg_db *db = PG(d);
-    PGresult *r = PQexec(db->c, sql);
-    ExecStatusType s = PQresultStatus(r);
+    PGresult *r;
+    ExecStatusType s;
     enum cg_err e = CG_OK;
+    if (!ensure_conn(db)) {
+        log_error("db: exec: no connection to PostgreSQL (in: %.120s)", sql);
+        return CG_ESTORE;
+    }
+    r = PQexec(db->c, sql);
+    s = PQresultStatus(r);
     if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
         log_pg_error("exec", db->c, r, sql);
         e = CG_ESTORE;
@@ -341,7 +468,9 @@ static enum cg_err pg_exec(struct db *d, const char *sql)
 
 static enum cg_err pg_begin(struct db *d)
 {
-    return pg_exec(d, "BEGIN");
+    enum cg_err e = pg_exec(d, "BEGIN");
+    PG(d)->in_txn = e == CG_OK;
+    return e;
 }
 
 /* Read results until the pipeline's sync point; note any error. Returns false if the
@@ -353,18 +482,27 @@ static bool drain(struct pg_db *db)
         db->batch_err = true;
         return false;
     }
-    for (;;) {
+    for (int nulls = 0;;) {
         PGresult *r = PQgetResult(db->c);
         ExecStatusType s;
-        if (!r) {
-            /* end of one query's results; a NULL with the connection gone means we are done */
-            if (PQstatus(db->c) != CONNECTION_OK) {
-                log_pg_error("pipeline", db->c, NULL, NULL);
-                db->batch_err = true;
-                return false;
-            }
-            continue;
+        /*
+         * PQgetResult returns NULL once after each query's results and blocks for the next
+         * query's. Two NULLs in a row mean nothing more will come, not even the sync point: the
+         * server closed the connection (seen with libpq 15 in pipeline mode after
+         * `pg_ctl stop -m immediate`, while PQstatus still said CONNECTION_OK). Stop there
+         * instead of spinning, and treat the connection as lost.
+         */
+        if (PQstatus(db->c) != CONNECTION_OK || (!r && ++nulls >= 2)) {
+            if (!db->batch_err)
+                log_pg_error("pipeline", db->c, r, NULL);
+            PQclear(r);
+            db->batch_err = true;
+            db->broken = true;
+            return false;
         }
+        if (!r)
+            continue;
+        nulls = 0;
         s = PQresultStatus(r);
         if (s == PGRES_PIPELINE_SYNC) {
             PQclear(r);
@@ -395,6 +533,10 @@ static enum cg_err pg_begin_batch(struct db *d)
     struct pg_db *db = PG(d);
     if (!db->pipeline_ok)
         return pg_begin(d);
+    if (!ensure_conn(db)) {
+        log_error("db: begin batch: no connection to PostgreSQL");
+        return CG_ESTORE;
+    }
     if (PQenterPipelineMode(db->c) != 1) {
         log_pg_error("enter pipeline mode", db->c, NULL, NULL);
         return CG_ESTORE;
@@ -420,7 +562,7 @@ static bool end_batch(struct pg_db *db)
     if (db->queued)
         drain(db);
     ok = !db->batch_err;
-    if (PQexitPipelineMode(db->c) != 1)
+    if (conn_ok(db) && PQexitPipelineMode(db->c) != 1)
         log_pg_error("exit pipeline mode", db->c, NULL, NULL);
     db->in_batch = false;
     /* A Parse queued after an error was skipped by the server: forget such statements so the
@@ -429,9 +571,7 @@ static bool end_batch(struct pg_db *db)
         struct pg_stmt *s = *pp;
         if (s->batch_new && !ok) {
             *pp = s->next;
-            stmt_clear(s);
-            free(s->vals);
-            free(s);
+            stmt_free(s);
             continue;
         }
         s->batch_new = false;
@@ -454,10 +594,11 @@ static enum cg_err pg_commit(struct db *d)
         db->queued++;
         if (end_batch(db))
             return CG_OK;
-        if (PQtransactionStatus(db->c) != PQTRANS_IDLE)
+        if (conn_ok(db) && PQtransactionStatus(db->c) != PQTRANS_IDLE)
             PQclear(PQexec(db->c, "ROLLBACK"));
         return CG_ESTORE;
     }
+    db->in_txn = false;
     r = PQexec(db->c, "COMMIT");
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
         log_pg_error("commit", db->c, r, NULL);
@@ -477,7 +618,8 @@ static void pg_rollback(struct db *d)
         db->batch_err = true; /* whatever was queued must not commit */
         end_batch(db);
     }
-    if (PQtransactionStatus(db->c) != PQTRANS_IDLE) {
+    db->in_txn = false;
+    if (conn_ok(db) && PQtransactionStatus(db->c) != PQTRANS_IDLE) {
         PGresult *r = PQexec(db->c, "ROLLBACK");
         PQclear(r);
     }
@@ -491,58 +633,79 @@ static bool starts_query(const char *sql)
            !strncasecmp(sql, "VALUES", 6);
 }
 
+/* Lost the connection just now, outside a transaction: reconnect (bounded) so that the caller
+ * can retry a read once. */
+static bool lost_and_back(struct pg_db *db)
+{
+    return !conn_ok(db) && !db->in_txn && !db->in_batch && ensure_conn(db);
+}
+
+/* Prepare s on the server under its name: queued in a pipelined batch (an error shows at
+ * commit), else synchronously, retried once on a fresh connection if the old one was lost. */
+static bool server_prepare(struct pg_db *db, struct pg_stmt *s)
+{
+    PGresult *r;
+    if (db->in_batch) {
+        if (PQsendPrepare(db->c, s->name, s->text, s->nparams, NULL) != 1) {
+            log_pg_error("send prepare", db->c, NULL, s->sql);
+            db->batch_err = true;
+            return false;
+        }
+        db->queued++;
+        s->batch_new = true;
+        s->stale = false;
+        return true;
+    }
+    for (int attempt = 0;; attempt++) {
+        r = PQprepare(db->c, s->name, s->text, s->nparams, NULL);
+        if (PQresultStatus(r) == PGRES_COMMAND_OK)
+            break;
+        if (attempt == 0 && lost_and_back(db)) {
+            PQclear(r);
+            continue;
+        }
+        log_pg_error("prepare", db->c, r, s->sql);
+        PQclear(r);
+        return false;
+    }
+    PQclear(r);
+    s->stale = false;
+    return true;
+}
+
 static struct db_stmt *pg_prepare(struct db *d, const char *sql)
 {
     struct pg_db *db = PG(d);
     struct pg_stmt *s;
-    char *text;
+    ensure_conn(db); /* a lost connection is replaced here if it may be; errors show below */
     for (s = db->cache; s; s = s->next) {
         if (s->sql == sql) {
             stmt_clear(s);
+            if (s->stale && !server_prepare(db, s))
+                return NULL;
             return &s->base;
         }
     }
     s = calloc(1, sizeof(*s));
     if (!s)
         return NULL;
-    text = db_pg_rewrite_params(sql, &s->nparams);
-    if (!text || (s->nparams && !(s->vals = calloc((size_t)s->nparams, sizeof(char *))))) {
-        free(text);
-        free(s);
+    s->text = db_pg_rewrite_params(sql, &s->nparams);
+    if (!s->text || (s->nparams && !(s->vals = calloc((size_t)s->nparams, sizeof(char *))))) {
+        stmt_free(s);
         return NULL;
     }
     snprintf(s->name, sizeof(s->name), "cg%d", db->nstmt + 1);
-    if (db->in_batch) {
-        /* queued like the writes; an error shows at commit */
-        if (PQsendPrepare(db->c, s->name, text, s->nparams, NULL) != 1) {
-            log_pg_error("send prepare", db->c, NULL, sql);
-            db->batch_err = true;
-            goto fail;
-        }
-        db->queued++;
-        s->batch_new = true;
-    } else {
-        PGresult *r = PQprepare(db->c, s->name, text, s->nparams, NULL);
-        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-            log_pg_error("prepare", db->c, r, sql);
-            PQclear(r);
-            goto fail;
-        }
-        PQclear(r);
+    s->sql = sql;
+    if (!server_prepare(db, s)) {
+        stmt_free(s);
+        return NULL;
     }
-    free(text);
     db->nstmt++;
     s->base.db = d;
-    s->sql = sql;
     s->is_query = starts_query(sql);
     s->next = db->cache;
     db->cache = s;
     return &s->base;
-fail:
-    free(text);
-    free(s->vals);
-    free(s);
-    return NULL;
 }
 
 static void set_val(struct pg_stmt *s, int i, char *v)
@@ -606,6 +769,14 @@ static enum db_step pg_step(struct db_stmt *st)
     s->res =
         PQexecPrepared(db->c, s->name, s->nparams, (const char *const *)s->vals, NULL, NULL, 0);
     rs = PQresultStatus(s->res);
+    if (rs == PGRES_FATAL_ERROR && s->is_query && lost_and_back(db) && server_prepare(db, s)) {
+        /* a read that found the connection gone runs once more on the new one (never a write:
+         * its commit may have happened with only the answer lost) */
+        PQclear(s->res);
+        s->res =
+            PQexecPrepared(db->c, s->name, s->nparams, (const char *const *)s->vals, NULL, NULL, 0);
+        rs = PQresultStatus(s->res);
+    }
     if (rs == PGRES_TUPLES_OK) {
         s->nrows = PQntuples(s->res);
         s->row = 0;
@@ -723,6 +894,11 @@ fail:
     return CG_ESTORE;
 }
 
+static void pg_set_reconnect(struct db *d, bool on)
+{
+    PG(d)->reconnect = on;
+}
+
 const struct db_driver db_pg_driver = {
     .name = "postgresql",
     .open = pg_open,
@@ -744,4 +920,5 @@ const struct db_driver db_pg_driver = {
     .changes = pg_changes,
     .migrate = pg_migrate,
     .schema_version = pg_schema_version,
+    .set_reconnect = pg_set_reconnect,
 };

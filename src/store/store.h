@@ -4,7 +4,11 @@
  *
  * Fail-stop: if a commit fails, the store marks itself failed (store_failed() turns true), drops
  * the batch's acks into 503 responses, and refuses later batches; the process must be restarted
- * and recovers from what was committed.
+ * and recovers from what was committed. That includes a lost PostgreSQL connection (backend
+ * terminated, server stopped): store_new turns reconnecting off on the writer's connection
+ * (db_set_reconnect), while the API's read connections reconnect once the server is back. A
+ * commit whose connection was lost may have committed on the server with only the answer lost:
+ * its clients got a 503 and the restart's recovery shows the batch either whole or absent.
  */
 #ifndef CG_STORE_STORE_H
 #define CG_STORE_STORE_H

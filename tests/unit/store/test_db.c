@@ -294,3 +294,56 @@ Test(db_driver, url_selects_driver)
     cr_assert(!db_url_is_postgres("var/coinage.db"));
     cr_assert(!db_url_is_postgres("postgres.db"));
 }
+
+/* Terminate every other backend of `db`'s database from a second connection (a real lost
+ * connection: the server closes the socket). */
+static void kill_backends(void)
+{
+    struct db *k;
+    cr_assert_eq(db_open(url, &k), CG_OK);
+    cr_assert_eq(db_exec(k, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                            "datname = current_database() AND pid <> pg_backend_pid()"),
+                 CG_OK);
+    db_close(k);
+}
+
+Test(db_driver, postgresql_reconnect, .init = quiet)
+{
+    static const char *sql = "SELECT COUNT(*) FROM balances WHERE user_id > ?";
+    struct db *db, *writer;
+    struct db_stmt *st;
+    if (!open_pg(&db))
+        cr_skip_test("COINAGE_TEST_PG not set (make test-api-pg runs this on a real server)");
+    cr_assert_eq(db_migrate(db), CG_OK);
+    cr_assert_eq(db_open(url, &writer), CG_OK);
+    db_set_reconnect(writer, false);
+    /* both have the statement prepared on their backends */
+    st = db_prepare(db, sql);
+    db_bind_int64(st, 1, 0);
+    cr_assert_eq(db_step(st), DB_ROW);
+    db_reset(st);
+    cr_assert_eq(count(writer, "SELECT COUNT(*) FROM balances"), 0);
+    kill_backends();
+    /* a read on a cached statement finds the connection gone, reconnects, re-prepares and is
+     * retried once: the caller sees a normal answer */
+    st = db_prepare(db, sql);
+    cr_assert_not_null(st);
+    db_bind_int64(st, 1, 0);
+    cr_assert_eq(db_step(st), DB_ROW);
+    cr_assert_eq(db_col_int64(st, 0), 0);
+    db_reset(st);
+    /* and writes work on the new connection */
+    cr_assert_eq(db_exec(db, "INSERT INTO balances (user_id, asset, total, held) "
+                             "VALUES (5, 'USDT', 7, 0)"),
+                 CG_OK);
+    cr_assert_eq(count(db, "SELECT COUNT(*) FROM balances"), 1);
+    /* reconnect off (the store's writer): the loss is final */
+    st = db_prepare(writer, "SELECT COUNT(*) FROM balances");
+    cr_assert(st == NULL || db_step(st) == DB_ERROR);
+    if (st)
+        db_reset(st);
+    cr_assert_eq(db_begin_batch(writer), CG_ESTORE);
+    cr_assert_eq(db_exec(writer, "SELECT 1"), CG_ESTORE);
+    db_close(writer);
+    db_close(db);
+}
