@@ -81,6 +81,9 @@ describe('ccxt.pro binance against coinage', () => {
   // bounded: a stream that never delivers fails the test instead of hanging `make test`
   it('watchTrades receives the fills of a live order; watchTicker and watchOHLCV follow them', { timeout: 180000 }, async () => {
     const tradesP = ex.watchTrades('BTC/USDT');
+    // the kline stream carries only the current candle (as Binance's): subscribe before the fill, or
+    // a minute that ends before the subscription is never seen (the test hung ~1 run in 20)
+    const ohlcvP = ex.watchOHLCV('BTC/USDT', '1m');
     await sleep(500); // subscribed
     const order = await marketBuy(srv, user, '0.3');
     const ids = new Set(order.fills.map((f) => String(f.id)));
@@ -121,7 +124,7 @@ describe('ccxt.pro binance against coinage', () => {
       }
     }
 
-    let ohlcv = await ex.watchOHLCV('BTC/USDT', '1m');
+    let ohlcv = await ohlcvP;
     const last = order.fills[order.fills.length - 1];
     const minute = last.ts - (last.ts % 60000);
     while (!ohlcv.some((c) => c[0] === minute)) ohlcv = await ex.watchOHLCV('BTC/USDT', '1m');
